@@ -1,0 +1,57 @@
+# The README's two commands: `make run` and `make test`. Both work on a fresh clone:
+# they create .venv if it is missing and install the pinned stack into it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# Re-install when the package metadata or the pins change.
+DEPS   := pyproject.toml constraints.txt
+
+.PHONY: run test lint pytest bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: $(DEPS) | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.installed-test: $(DEPS) | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+## run: the main job (until the shipped model exists: the cascade's geometry on a generated scene)
+run: $(VENV)/.installed-run
+	$(BIN)/cascade demo --size 2600 --out demo-output --overwrite
+
+## test: lint, type-check and the test suite
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check cascade training benchmarks tests
+	$(BIN)/ruff format --check cascade training benchmarks tests
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+pytest: $(VENV)/.installed-test
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check cascade training benchmarks tests
+	$(BIN)/ruff format --check cascade training benchmarks tests
+	$(BIN)/mypy
+
+## bench: kernel benchmarks on a full Sentinel-2-sized scene (results in benchmarks/results/)
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m benchmarks.kernels
+
+## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet -e ".[test]"
+	{ echo "# Every package of the tested environment (Python 3.11, Linux x86_64), pinned."; \
+	  echo "# Installed with: pip install -c constraints.txt -e '.[test]'  (see Makefile)."; \
+	  echo "# Regenerate after changing pyproject.toml: make lock"; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache demo-output

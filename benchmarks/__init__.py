@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; results are written to ``benchmarks/results/``."""

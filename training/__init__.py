@@ -1,0 +1,1 @@
+"""Training of the cascade's coarse and fine models (datasets, losses, recipes)."""
