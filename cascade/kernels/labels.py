@@ -69,28 +69,28 @@ COUNT_CLEAR, COUNT_CLOUD, COUNT_NODATA = 0, 1, 2
 def _count_kernel(mask: np.ndarray, core: int, counts: np.ndarray, bad: np.ndarray) -> None:
     height, width = mask.shape
     rows, cols = counts.shape[0], counts.shape[1]
-    # Parallel over cell rows; each task owns counts[r] and bad[r].
+    # Parallel over cell rows; each task owns counts[r] and bad[r]. A 256-bin histogram per
+    # cell counts every pixel with one increment, whatever its value; the three classes are
+    # read off it and everything else is reported as bad input.
     for r in numba.prange(rows):
-        local = np.zeros((cols, 3), dtype=np.int64)
-        n_bad = 0
-        first_bad = 0
+        hist = np.zeros((cols, 256), dtype=np.int64)
         for y in range(r * core, min((r + 1) * core, height)):
-            for x in range(width):
-                v = mask[y, x]
-                c = x // core
-                if v == CLEAR:
-                    local[c, 0] += 1
-                elif v == CLOUD:
-                    local[c, 1] += 1
-                elif v == NODATA:
-                    local[c, 2] += 1
-                else:
-                    if n_bad == 0:
-                        first_bad = v
-                    n_bad += 1
+            line = mask[y]
+            for c in range(cols):
+                h = hist[c]
+                for x in range(c * core, min((c + 1) * core, width)):
+                    h[line[x]] += 1
+        n_bad = 0
+        first_bad = -1
         for c in range(cols):
-            for k in range(3):
-                counts[r, c, k] = local[c, k]
+            counts[r, c, 0] = hist[c, CLEAR]
+            counts[r, c, 1] = hist[c, CLOUD]
+            counts[r, c, 2] = hist[c, NODATA]
+            for v in range(256):
+                if v != CLEAR and v != CLOUD and v != NODATA and hist[c, v] > 0:
+                    n_bad += hist[c, v]
+                    if first_bad < 0 or v < first_bad:
+                        first_bad = v
         bad[r, 0] = n_bad
         bad[r, 1] = first_bad
 

@@ -48,24 +48,27 @@ def _extract_kernel(
     for p in numba.prange(cells.shape[0]):
         row0 = cells[p, 0] * core - margin
         col0 = cells[p, 1] * core - margin
+        # Most windows lie inside the scene along the columns: copy them without the index map.
+        inside = col0 >= 0 and col0 + patch <= width
         col_src = np.empty(patch, dtype=np.int64)
         for x in range(patch):
             col_src[x] = source_index(col0 + x, width, mode)
         for y in range(patch):
             sr = source_index(row0 + y, height, mode)
-            if sr < 0:
-                for x in range(patch):
-                    for b in range(bands):
-                        out[p, y, x, b] = fill[b]
-                continue
-            for x in range(patch):
-                sc = col_src[x]
-                if sc < 0:
-                    for b in range(bands):
-                        out[p, y, x, b] = fill[b]
+            for b in range(bands):
+                # One band's row at a time: sequential reads, writes strided by `bands`.
+                dst = out[p, y, :, b]
+                if sr < 0:
+                    dst[:] = fill[b]
+                    continue
+                src = scene[b, sr]
+                if inside:
+                    for x in range(patch):
+                        dst[x] = src[col0 + x]
                 else:
-                    for b in range(bands):
-                        out[p, y, x, b] = scene[b, sr, sc]
+                    for x in range(patch):
+                        sc = col_src[x]
+                        dst[x] = src[sc] if sc >= 0 else fill[b]
 
 
 def extract_patches(
@@ -124,16 +127,15 @@ def extract_patches(
 def _reassemble_kernel(
     patches: np.ndarray, cells: np.ndarray, core: int, margin: int, out: np.ndarray
 ) -> None:
-    height, width, channels = out.shape
+    # Works for (n, p, p) -> (h, w) and (n, p, p, k) -> (h, w, k): row slices are copied whole.
+    height, width = out.shape[0], out.shape[1]
     for p in numba.prange(cells.shape[0]):
         row0 = cells[p, 0] * core
         col0 = cells[p, 1] * core
         rows = min(core, height - row0)
         cols = min(core, width - col0)
         for y in range(rows):
-            for x in range(cols):
-                for k in range(channels):
-                    out[row0 + y, col0 + x, k] = patches[p, margin + y, margin + x, k]
+            out[row0 + y, col0 : col0 + cols] = patches[p, margin + y, margin : margin + cols]
 
 
 def reassemble_patches(
@@ -182,7 +184,9 @@ def reassemble_patches(
             f"got {patches.shape[0]} patches for {cell_arr.shape[0]} cells; they must pair up"
         )
     out_shape = geometry.scene_shape + patches.shape[3:]
-    if out is None:
+    if out is None and cell_arr.shape[0] == geometry.n_cells:
+        out = np.empty(out_shape, dtype=patches.dtype)  # every pixel is about to be written
+    elif out is None:
         out = np.full(out_shape, fill_value, dtype=patches.dtype)
     elif out.shape != out_shape or out.dtype != patches.dtype:
         raise InputArrayError(
@@ -190,8 +194,5 @@ def reassemble_patches(
             f"{out.dtype} {out.shape}; threshold or cast the patches first"
         )
     if cell_arr.shape[0]:
-        # Views with a channel axis; writes through them land in `out` for any memory layout.
-        p4 = patches if patches.ndim == 4 else patches[..., np.newaxis]
-        o3 = out if out.ndim == 3 else out[..., np.newaxis]
-        _reassemble_kernel(p4, cell_arr, geometry.core, geometry.margin, o3)
+        _reassemble_kernel(patches, cell_arr, geometry.core, geometry.margin, out)
     return out

@@ -47,19 +47,22 @@ def pad_scene_ref(
     nodata: float | None = None,
     extent: Extent = "extended",
 ) -> np.ndarray:
-    """:func:`cascade.kernels.pad_scene` with :func:`numpy.pad`, one band at a time."""
+    """:func:`cascade.kernels.pad_scene` with one :func:`numpy.pad` call (per band only for
+    per-band constants)."""
     m = geometry.margin if extent == "extended" else 0
-    widths = ((m, geometry.pad_bottom + m), (m, geometry.pad_right + m))
+    widths = ((0, 0), (m, geometry.pad_bottom + m), (m, geometry.pad_right + m))
+    if mode != "constant":
+        return np.pad(scene, widths, mode=mode)  # type: ignore[call-overload]
     if fill_value is None:
         fill_value = 0 if nodata is None else nodata
     fills = np.broadcast_to(np.asarray(fill_value, dtype=np.float64), (scene.shape[0],))
-    bands = []
-    for b in range(scene.shape[0]):
-        if mode == "constant":
-            fill = np.asarray(fills[b]).astype(scene.dtype)
-            bands.append(np.pad(scene[b], widths, mode="constant", constant_values=fill))
-        else:
-            bands.append(np.pad(scene[b], widths, mode=mode))  # type: ignore[call-overload]
+    if (fills == fills[0]).all():
+        fill = np.asarray(fills[0]).astype(scene.dtype)
+        return np.pad(scene, widths, mode="constant", constant_values=fill)
+    bands = [
+        np.pad(scene[b], widths[1:], mode="constant", constant_values=fills[b].astype(scene.dtype))
+        for b in range(scene.shape[0])
+    ]
     return np.stack(bands)
 
 
