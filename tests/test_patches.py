@@ -6,7 +6,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cascade import InputArrayError, SceneGeometry
-from cascade.kernels import crop_padding, extract_patches, pad_scene, reassemble_patches
+from cascade.kernels import (
+    crop_padding,
+    extract_patches,
+    extract_windows,
+    pad_scene,
+    reassemble_patches,
+    window_index_maps,
+)
 from cascade.kernels.reference import extract_patches_ref, reassemble_patches_ref
 from tests.conftest import SMALL, geometries, random_scene
 
@@ -125,3 +132,27 @@ def test_patch_errors(rng: np.random.Generator) -> None:
         )
     buf = np.zeros((1, 39, 39, 2), np.float32)
     assert extract_patches(scene, g, [[0, 0]], dtype=np.float32, out=buf) is buf
+
+
+@pytest.mark.parametrize("mode", ["reflect", "constant", "symmetric"])
+def test_windows_from_row_strips_equal_whole_scene(rng: np.random.Generator, mode: str) -> None:
+    # What the engine does on disk: read only the rows a cell row's windows need.
+    scene = random_scene(rng, 3, 1000, 600)
+    g = SceneGeometry.from_shape(scene.shape)
+    for row in range(g.rows):
+        cells = np.array([[row, c] for c in range(g.cols) if (row + c) % 2 == 0])
+        rows, cols = window_index_maps(g, cells, mode=mode)  # type: ignore[arg-type]
+        used = rows[rows >= 0]
+        lo, hi = int(used.min()), int(used.max()) + 1
+        local = np.where(rows >= 0, rows - lo, -1)
+        got = extract_windows(scene[:, lo:hi], local, cols, fill=9, dtype=np.float32)
+        want = extract_patches(scene, g, cells, mode=mode, fill_value=9, dtype=np.float32)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(got, want)
+
+
+def test_extract_windows_errors(rng: np.random.Generator) -> None:
+    src = random_scene(rng, 2, 10, 10)
+    with pytest.raises(InputArrayError, match=r"row_maps hold indices 0..10 but the source has 10"):
+        extract_windows(src, [[0, 10]], [[0, 1]])
+    with pytest.raises(InputArrayError, match=r"same n"):
+        extract_windows(src, [[0, 1]], [[0, 1], [1, 2]])

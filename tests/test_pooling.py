@@ -153,3 +153,21 @@ def test_pooler_errors() -> None:
         pooler.result()
     with pytest.raises(InputArrayError, match="bands must be a positive integer"):
         AreaPooler(g, 0)
+
+
+def test_explicit_mask_replaces_nodata_value(rng: np.random.Generator) -> None:
+    scene = random_scene(rng, 2, 62, 50)
+    g = SceneGeometry.from_shape(scene.shape, **SMALL)
+    nd = np.zeros(scene.shape[1:], dtype=bool)
+    nd[5:40, 7:33] = True
+    with_value = scene.copy()
+    with_value[:, nd] = 0
+    pooler = AreaPooler(g, 2)
+    pooler.add(scene[:, :30], 0, mask=nd[:30])
+    pooler.add(scene[:, 30:], 30, mask=nd[30:])
+    got = pooler.result()
+    want = pool_area(with_value, g, nodata=0)
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-6)
+    np.testing.assert_array_equal(got.valid_fraction, want.valid_fraction)
+    with pytest.raises(InputArrayError, match=r"mask must be a boolean array of the strip's"):
+        AreaPooler(g, 2).add(scene, 0, mask=nd[:10])

@@ -9,7 +9,12 @@ first use, then cached on disk.
 from cascade.kernels._common import nodata_mask
 from cascade.kernels.labels import NodataPolicy, cell_counts, classify_cells, pool_labels
 from cascade.kernels.padding import crop_padding, pad_scene, padding_index_map
-from cascade.kernels.patches import extract_patches, reassemble_patches
+from cascade.kernels.patches import (
+    extract_patches,
+    extract_windows,
+    reassemble_patches,
+    window_index_maps,
+)
 from cascade.kernels.pooling import AreaPooler, PooledScene, axis_weights, pool_area
 
 __all__ = [
@@ -21,10 +26,12 @@ __all__ = [
     "classify_cells",
     "crop_padding",
     "extract_patches",
+    "extract_windows",
     "nodata_mask",
     "pad_scene",
     "padding_index_map",
     "pool_area",
     "pool_labels",
     "reassemble_patches",
+    "window_index_maps",
 ]

@@ -3,7 +3,10 @@
 Extraction cuts each requested cell's ``patch x patch`` margin window out of the scene,
 padding on the fly where the window leaves the scene (the same padding as
 :func:`cascade.kernels.pad_scene`, without building the padded scene), and returns the patches
-channels-last, ``(n, patch, patch, bands)``, the layout the fine model takes.
+channels-last, ``(n, patch, patch, bands)``, the layout the fine model takes. Underneath,
+windows are gathered through per-window row and column index maps
+(:func:`window_index_maps`), so the same kernel serves a whole scene in memory and a strip of
+rows read from disk (:func:`extract_windows`).
 
 Reassembly crops each predicted patch to its ``core x core`` centre and writes it at the
 cell's place in a scene-sized output, dropping what falls in the completion padding. Cells
@@ -27,48 +30,120 @@ from cascade.kernels._common import (
     mode_code,
     njit_parallel,
     nodata_params,
-    source_index,
 )
+from cascade.kernels.padding import padding_index_map
 
-__all__ = ["extract_patches", "reassemble_patches"]
+__all__ = ["extract_patches", "extract_windows", "reassemble_patches", "window_index_maps"]
 
 
 @njit_parallel
 def _extract_kernel(
-    scene: np.ndarray,
-    cells: np.ndarray,
-    core: int,
-    margin: int,
-    mode: int,
+    source: np.ndarray,
+    row_maps: np.ndarray,
+    col_maps: np.ndarray,
     fill: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    bands, height, width = scene.shape
-    patch = out.shape[1]
-    for p in numba.prange(cells.shape[0]):
-        row0 = cells[p, 0] * core - margin
-        col0 = cells[p, 1] * core - margin
-        # Most windows lie inside the scene along the columns: copy them without the index map.
-        inside = col0 >= 0 and col0 + patch <= width
-        col_src = np.empty(patch, dtype=np.int64)
-        for x in range(patch):
-            col_src[x] = source_index(col0 + x, width, mode)
-        for y in range(patch):
-            sr = source_index(row0 + y, height, mode)
+    bands = source.shape[0]
+    patch_h, patch_w = out.shape[1], out.shape[2]
+    for p in numba.prange(out.shape[0]):
+        cols = col_maps[p]
+        # Most windows read a contiguous run of columns: copy those without the index map.
+        contiguous = cols[0] >= 0
+        for x in range(1, patch_w):
+            if cols[x] != cols[0] + x:
+                contiguous = False
+                break
+        c0 = cols[0]
+        for y in range(patch_h):
+            sr = row_maps[p, y]
             for b in range(bands):
                 # One band's row at a time: sequential reads, writes strided by `bands`.
                 dst = out[p, y, :, b]
                 if sr < 0:
                     dst[:] = fill[b]
                     continue
-                src = scene[b, sr]
-                if inside:
-                    for x in range(patch):
-                        dst[x] = src[col0 + x]
+                src = source[b, sr]
+                if contiguous:
+                    for x in range(patch_w):
+                        dst[x] = src[c0 + x]
                 else:
-                    for x in range(patch):
-                        sc = col_src[x]
+                    for x in range(patch_w):
+                        sc = cols[x]
                         dst[x] = src[sc] if sc >= 0 else fill[b]
+
+
+def window_index_maps(
+    geometry: SceneGeometry, cells: npt.ArrayLike | None = None, *, mode: PadMode = "reflect"
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Scene row and column read by each pixel of each cell's patch window.
+
+    Returns ``(row_maps, col_maps)``, each ``(n, patch)`` int64: pixel ``(y, x)`` of window
+    ``i`` is scene pixel ``(row_maps[i, y], col_maps[i, x])``, mirrored or clamped into the
+    scene by ``mode`` where the window leaves it, and -1 where ``mode="constant"`` fills.
+    Subtract a strip's first row from the non-negative entries to index into the strip.
+    """
+    cell_arr = geometry.cells() if cells is None else geometry.check_cells(cells)
+    ext_h, ext_w = geometry.extended_shape
+    rows = padding_index_map(ext_h, geometry.margin, geometry.height, mode)
+    cols = padding_index_map(ext_w, geometry.margin, geometry.width, mode)
+    # The extended axes start at -margin, so window i starts at (row * core, col * core).
+    offsets = np.arange(geometry.patch, dtype=np.int64)
+    return rows[cell_arr[:, :1] * geometry.core + offsets], cols[
+        cell_arr[:, 1:] * geometry.core + offsets
+    ]
+
+
+def _check_out(out: np.ndarray | None, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if out.shape != shape or out.dtype != dtype or not out.flags.c_contiguous:
+        raise InputArrayError(
+            f"out must be a C-contiguous {dtype} array of shape {shape}, got "
+            f"{out.dtype} {out.shape} (C-contiguous: {out.flags.c_contiguous})"
+        )
+    return out
+
+
+def extract_windows(
+    source: np.ndarray,
+    row_maps: npt.ArrayLike,
+    col_maps: npt.ArrayLike,
+    *,
+    fill: npt.ArrayLike = 0,
+    dtype: npt.DTypeLike | None = None,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Gather windows ``(n, h, w, bands)`` from ``source`` ``(bands, rows, cols)`` by index maps.
+
+    ``row_maps`` ``(n, h)`` and ``col_maps`` ``(n, w)`` index into ``source``, -1 meaning
+    ``fill`` (a scalar or one value per band), as :func:`window_index_maps` makes them. This is
+    the kernel under :func:`extract_patches`; the engine calls it on strips read from disk.
+    """
+    source = check_scene(source, "source")
+    rmaps = np.ascontiguousarray(row_maps, dtype=np.int64)
+    cmaps = np.ascontiguousarray(col_maps, dtype=np.int64)
+    if rmaps.ndim != 2 or cmaps.ndim != 2 or rmaps.shape[0] != cmaps.shape[0]:
+        raise InputArrayError(
+            f"row_maps and col_maps must be (n, h) and (n, w) with the same n, got "
+            f"{rmaps.shape} and {cmaps.shape}"
+        )
+    for name, maps, size in (
+        ("row_maps", rmaps, source.shape[1]),
+        ("col_maps", cmaps, source.shape[2]),
+    ):
+        if maps.size and (maps.max() >= size or maps.min() < -1):
+            raise InputArrayError(
+                f"{name} hold indices {maps.min()}..{maps.max()} but the source has {size} "
+                f"along that axis (-1 marks fill)"
+            )
+    out_dtype = source.dtype if dtype is None else np.dtype(dtype)
+    fills = np.broadcast_to(np.asarray(fill), (source.shape[0],)).astype(out_dtype)
+    shape = (rmaps.shape[0], rmaps.shape[1], cmaps.shape[1], source.shape[0])
+    out = _check_out(out, shape, out_dtype)
+    if shape[0] and shape[1] and shape[2]:
+        _extract_kernel(source, rmaps, cmaps, fills, out)
+    return out
 
 
 def extract_patches(
@@ -103,23 +178,15 @@ def extract_patches(
     """
     scene = check_scene(scene)
     check_geometry_matches(scene.shape, geometry.height, geometry.width, "scene")
-    cell_arr = geometry.cells() if cells is None else geometry.check_cells(cells)
     code = mode_code(mode)
     nodata_params(nodata, scene.dtype)
     fill = fill_values(fill_value if code == CONSTANT else 0, nodata, scene.shape[0], scene.dtype)
     out_dtype = scene.dtype if dtype is None else np.dtype(dtype)
-    shape = (cell_arr.shape[0], geometry.patch, geometry.patch, scene.shape[0])
-    if out is None:
-        out = np.empty(shape, dtype=out_dtype)
-    elif out.shape != shape or out.dtype != out_dtype or not out.flags.c_contiguous:
-        raise InputArrayError(
-            f"out must be a C-contiguous {out_dtype} array of shape {shape}, got "
-            f"{out.dtype} {out.shape} (C-contiguous: {out.flags.c_contiguous})"
-        )
-    if cell_arr.shape[0]:
-        _extract_kernel(
-            scene, cell_arr, geometry.core, geometry.margin, code, fill.astype(out_dtype), out
-        )
+    row_maps, col_maps = window_index_maps(geometry, cells, mode=mode)
+    shape = (row_maps.shape[0], geometry.patch, geometry.patch, scene.shape[0])
+    out = _check_out(out, shape, out_dtype)
+    if shape[0]:
+        _extract_kernel(scene, row_maps, col_maps, fill.astype(out_dtype), out)
     return out
 
 

@@ -85,6 +85,8 @@ def _accumulate(
     stride: int,
     nodata_mode: int,
     nodata: float,
+    mask: np.ndarray,
+    use_mask: bool,
     col_first: np.ndarray,
     col_w_first: np.ndarray,
     col_w_next: np.ndarray,
@@ -106,8 +108,12 @@ def _accumulate(
             if wr <= 0:
                 continue
             kk = k - row0
-            for col in range(width):
-                valid[col] = not pixel_is_nodata(strip, kk, col, nodata_mode, nodata)
+            if use_mask:
+                for col in range(width):
+                    valid[col] = not mask[kk, col]
+            else:
+                for col in range(width):
+                    valid[col] = not pixel_is_nodata(strip, kk, col, nodata_mode, nodata)
             for col in range(width):
                 if valid[col]:
                     j = col_first[col]
@@ -166,10 +172,12 @@ class AreaPooler:
         """Whether every scene row has been added."""
         return bool(self._rows_done.all())
 
-    def add(self, strip: np.ndarray, row_start: int) -> None:
+    def add(self, strip: np.ndarray, row_start: int, *, mask: np.ndarray | None = None) -> None:
         """Add scene rows ``row_start .. row_start + strip.shape[1] - 1``.
 
-        ``strip`` is ``(bands, rows, width)`` with the scene's full width.
+        ``strip`` is ``(bands, rows, width)`` with the scene's full width. ``mask``, a
+        ``(rows, width)`` boolean array True at No Data pixels (e.g. from a GeoTIFF's mask
+        band), replaces the nodata-value test for this strip.
         """
         strip = check_scene(strip, "strip")
         g = self.geometry
@@ -188,6 +196,16 @@ class AreaPooler:
             dup = row_start + int(np.argmax(self._rows_done[row_start:row_stop]))
             raise InputArrayError(f"scene row {dup} was already added; add each row once")
         mode, value = nodata_params(self.nodata, strip.dtype)
+        if mask is not None:
+            if not isinstance(mask, np.ndarray) or mask.shape != strip.shape[1:]:
+                got = mask.shape if isinstance(mask, np.ndarray) else type(mask).__name__
+                raise InputArrayError(
+                    f"mask must be a boolean array of the strip's (rows, width) "
+                    f"{strip.shape[1:]}, got {got}"
+                )
+            mask_arr = np.ascontiguousarray(mask, dtype=np.bool_)
+        else:
+            mask_arr = np.zeros((1, 1), dtype=np.bool_)
         _accumulate(
             strip,
             row_start,
@@ -195,6 +213,8 @@ class AreaPooler:
             g.stride,
             mode,
             value,
+            mask_arr,
+            mask is not None,
             self._col_first,
             self._col_w_first,
             self._col_w_next,
