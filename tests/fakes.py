@@ -1,0 +1,101 @@
+"""Stand-in predictors and scenes with known masks, so the engine is tested without TensorFlow.
+
+The scenes encode their mask in band 0 (cloud 5000, clear 1000, No Data 0 in every band), so a
+fine stand-in that thresholds band 0 reproduces the mask exactly, and a coarse stand-in that
+returns the mask's pooled cell classes routes exactly the truly mixed cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from cascade.artifacts import ModelSpec, Normalization
+from cascade.classes import CLOUD, NODATA
+from cascade.engine import CascadeModel
+from cascade.geometry import SceneGeometry
+from cascade.kernels import pool_labels
+
+BANDS = ("B02", "B03", "B04", "B08")
+CLOUD_VALUE, CLEAR_VALUE = 5000, 1000
+SCALE = 1e-4  # model input is reflectance: 0.5 cloud, 0.1 clear
+
+
+def specs(bands: tuple[str, ...] = BANDS, **geometry: int) -> tuple[ModelSpec, ModelSpec]:
+    norm = Normalization(scale=SCALE)
+    common = {"bands": bands, "normalization": norm, **geometry}
+    coarse = ModelSpec(role="coarse", architecture="coarse-encoder", backbone="fake", **common)
+    fine = ModelSpec(role="fine", architecture="Unet", backbone="fake", **common)
+    return coarse, fine
+
+
+def scene_with_mask(
+    height: int, width: int, seed: int = 0, bands: int = len(BANDS), blocks: int = 6
+) -> tuple[np.ndarray, np.ndarray]:
+    """A uint16 scene whose band 0 encodes a blocky-plus-noisy mask, and that mask."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.choice(
+        np.array([0, 1, 2, 3], np.uint8), size=(blocks, blocks), p=[0.35, 0.3, 0.3, 0.05]
+    )
+    rep_h, rep_w = -(-height // blocks), -(-width // blocks)
+    kind = np.kron(coarse, np.ones((rep_h, rep_w), np.uint8))[:height, :width]
+    noisy = rng.random((height, width)) < 0.5
+    mask = np.where(kind == 0, CLOUD, 0).astype(np.uint8)  # 0: cloud blocks, 1: clear
+    mask[kind == 2] = noisy[kind == 2].astype(np.uint8)  # 2: mixed blocks
+    mask[kind == 3] = NODATA  # 3: no data blocks
+    scene = rng.integers(200, 3000, size=(bands, height, width)).astype(np.uint16)
+    scene[0] = np.where(mask == CLOUD, CLOUD_VALUE, CLEAR_VALUE)
+    scene[:, mask == NODATA] = 0
+    return scene, mask
+
+
+def oracle_coarse(
+    truth: np.ndarray, geometry: SceneGeometry, calls: list | None = None
+) -> Callable:
+    """Coarse stand-in: one-hot of the truth's pooled cell classes; checks its input shape."""
+    classes = pool_labels(truth, geometry)
+    onehot = np.eye(4, dtype=np.float32)[classes][np.newaxis]
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        assert batch.shape[:3] == (1, *geometry.coarse_shape), batch.shape
+        assert batch.dtype == np.float32
+        if calls is not None:
+            calls.append(batch.shape)
+        return onehot
+
+    return predict
+
+
+def threshold_fine(calls: list | None = None) -> Callable:
+    """Fine stand-in: cloud probability 1 where normalised band 0 is above 0.3, else 0."""
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        assert batch.ndim == 4 and batch.dtype == np.float32
+        if calls is not None:
+            calls.append(batch.shape[0])
+        cloud = (batch[..., 0] > 0.3).astype(np.float32)
+        return np.stack([cloud, 1 - cloud, np.zeros_like(cloud)], axis=-1)
+
+    return predict
+
+
+def smooth_fine(batch: np.ndarray) -> np.ndarray:
+    """Fine stand-in whose output depends on each pixel's neighbours (so margins matter)."""
+    x = batch[..., 0]
+    box = (
+        x
+        + np.roll(x, 1, axis=1)
+        + np.roll(x, -1, axis=1)
+        + np.roll(x, 1, axis=2)
+        + np.roll(x, -1, axis=2)
+    ) / 5.0
+    p = 1.0 / (1.0 + np.exp(-(box - 0.3) * 20.0))
+    return np.stack([p, 1 - p], axis=-1).astype(np.float32)
+
+
+def make_model(
+    coarse: Callable, fine: Callable, bands: tuple[str, ...] = BANDS, **geometry: int
+) -> CascadeModel:
+    c, f = specs(bands, **geometry)
+    return CascadeModel(coarse=coarse, fine=fine, coarse_spec=c, fine_spec=f, name="fake")

@@ -1,0 +1,254 @@
+"""Equivalence tests that hold the engine together, with stand-in predictors (no TensorFlow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cascade import (
+    CLEAR,
+    CLOUD,
+    NODATA,
+    PARTLY_CLOUDY,
+    CascadeError,
+    InputArrayError,
+    SceneGeometry,
+)
+from cascade.artifacts import ArtifactError, BandMismatchError
+from cascade.engine import ArraySource, EngineConfig, coarse_input, mask_array
+from cascade.kernels import pool_area, pool_labels
+from cascade.kernels.reference import pad_scene_ref
+from tests import fakes
+
+SIZES = [(1000, 1337), (100, 150), (248, 248), (249, 17), (530, 260)]
+
+
+@pytest.mark.parametrize(("height", "width"), SIZES)
+def test_known_mask_is_reproduced_exactly(height: int, width: int) -> None:
+    scene, truth = fakes.scene_with_mask(height, width, seed=height + width)
+    g = SceneGeometry(height, width)
+    fine_calls: list[int] = []
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine(fine_calls))
+    result = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
+    np.testing.assert_array_equal(result.mask, truth)
+    assert result.mask.dtype == np.uint8
+    # Only truly mixed cells ran the fine model.
+    classes = pool_labels(truth, g)
+    assert result.routed.sum() == (classes == PARTLY_CLOUDY).sum() == sum(fine_calls)
+    assert result.report["patches_run"] == int(result.routed.sum())
+
+
+def _patch_baseline(scene: np.ndarray, g: SceneGeometry, fine, threshold: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The fine model on every cell, computed without the engine: pad, slice, predict, place."""
+    c, f = fakes.specs()
+    gain, offset = f.normalization.coefficients(scene.shape[0])
+    padded = pad_scene_ref(scene, g, mode="reflect")
+    out = np.zeros(g.padded_shape, np.uint8)
+    core, m, p = g.core, g.margin, g.patch
+    for row, col in g.iter_cells():
+        win = padded[:, row * core : row * core + p, col * core : col * core + p]
+        x = win.transpose(1, 2, 0).astype(np.float32) * gain + offset
+        prob = fine(x[np.newaxis])[0, ..., 0]
+        lab = np.where(prob >= threshold, CLOUD, CLEAR).astype(np.uint8)
+        out[row * core : (row + 1) * core, col * core : (col + 1) * core] = lab[
+            m : m + core, m : m + core
+        ]
+    mask = out[: g.height, : g.width].copy()
+    mask[(scene == 0).all(axis=0)] = NODATA
+    return mask
+
+
+@pytest.mark.parametrize(("height", "width"), [(1000, 1337), (100, 150)])
+def test_routing_all_equals_patch_baseline(height: int, width: int) -> None:
+    scene, truth = fakes.scene_with_mask(height, width, seed=3)
+    g = SceneGeometry(height, width)
+
+    # A coarse model that says Cloudless everywhere: routing "all" must ignore it.
+    def cloudless(batch: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, g.rows, g.cols, 4), np.float32)
+        out[..., 2] = 1
+        return out
+
+    model = fakes.make_model(cloudless, fakes.smooth_fine)
+    result = mask_array(
+        scene,
+        model,
+        band_names=fakes.BANDS,
+        nodata=0,
+        config=EngineConfig(router="all", batch_size=3),
+    )
+    expected = _patch_baseline(scene, g, fakes.smooth_fine, threshold=0.5)
+    np.testing.assert_array_equal(result.mask, expected)
+    assert result.routed.all()  # every cell of this scene holds some data
+    assert result.report["patches_run"] == g.n_cells
+
+
+def test_routing_none_equals_upsampled_coarse_classes() -> None:
+    scene, truth = fakes.scene_with_mask(1000, 1337, seed=5)
+    g = SceneGeometry(1000, 1337)
+    fine_calls: list[int] = []
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine(fine_calls))
+    result = mask_array(
+        scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(router="none")
+    )
+    classes = pool_labels(truth, g)
+    per_class = np.array([CLOUD, CLOUD, CLEAR, NODATA], np.uint8)  # Partly Cloudy -> cloud
+    expected = np.kron(per_class[classes], np.ones((g.core, g.core), np.uint8))[:1000, :1337]
+    expected[truth == NODATA] = NODATA
+    np.testing.assert_array_equal(result.mask, expected)
+    assert fine_calls == []
+    assert result.report["patches_run"] == 0
+
+
+def test_results_do_not_depend_on_batching_strips_or_prefetch() -> None:
+    scene, truth = fakes.scene_with_mask(700, 900, seed=9)
+    g = SceneGeometry(700, 900)
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.smooth_fine)
+    base = mask_array(
+        scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(keep_probabilities=True)
+    )
+    for cfg in (
+        EngineConfig(batch_size=1, strip_rows=37, prefetch=False, keep_probabilities=True),
+        EngineConfig(batch_size=64, strip_rows=5000, keep_probabilities=True),
+    ):
+        other = mask_array(scene, model, band_names=fakes.BANDS, nodata=0, config=cfg)
+        np.testing.assert_array_equal(other.mask, base.mask)
+        np.testing.assert_array_equal(other.probabilities, base.probabilities)
+    assert base.probabilities is not None
+    assert np.isnan(base.probabilities[truth == NODATA]).all()
+
+
+def test_band_names_in_any_order_and_missing_bands() -> None:
+    scene, truth = fakes.scene_with_mask(300, 300, seed=1)
+    g = SceneGeometry(300, 300)
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine())
+    order = [2, 0, 3, 1]
+    shuffled = scene[order]
+    names = [fakes.BANDS[i].lower() for i in order]  # case does not matter
+    res = mask_array(shuffled, model, band_names=names, nodata=0)
+    np.testing.assert_array_equal(res.mask, truth)
+    # Extra bands are ignored.
+    extra = np.concatenate([scene, scene[:1]])
+    res = mask_array(extra, model, band_names=[*fakes.BANDS, "B11"], nodata=0)
+    np.testing.assert_array_equal(res.mask, truth)
+    with pytest.raises(BandMismatchError, match=r"lacks band\(s\) \['B08'\] .* the model expects"):
+        mask_array(scene[:3], model, band_names=fakes.BANDS[:3], nodata=0)
+    with pytest.raises(BandMismatchError, match=r"has 3 unnamed band\(s\) but the model expects 4"):
+        mask_array(scene[:3], model, nodata=0)
+    # Unnamed bands with the right count are taken in order.
+    np.testing.assert_array_equal(mask_array(scene, model, nodata=0).mask, truth)
+
+
+def test_all_nodata_scene_gives_all_nodata_without_running_models() -> None:
+    scene = np.zeros((4, 300, 400), np.uint16)
+    calls: list = []
+    model = fakes.make_model(lambda b: calls.append("coarse"), fakes.threshold_fine(calls))
+    res = mask_array(scene, model, nodata=0)
+    assert (res.mask == NODATA).all()
+    assert calls == []
+    assert res.report["cells_with_data"] == 0
+
+
+def test_nan_handling() -> None:
+    scene, truth = fakes.scene_with_mask(300, 300, seed=2)
+    g = SceneGeometry(300, 300)
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine())
+    f = scene.astype(np.float32)
+    f[:, truth == NODATA] = np.nan
+    res = mask_array(f, model, nodata=float("nan"))
+    np.testing.assert_array_equal(res.mask, truth)
+    f[1, 5, 7] = np.nan  # one band of a data pixel
+    with pytest.raises(
+        InputArrayError, match=r"NaN values in 1 data pixel\(s\), first at row 5, column 7"
+    ):
+        mask_array(f, model, nodata=float("nan"))
+    with pytest.raises(InputArrayError, match="NaN values"):
+        mask_array(f, model, nodata=None)
+
+
+def test_bad_inputs() -> None:
+    scene, truth = fakes.scene_with_mask(100, 100)
+    g = SceneGeometry(100, 100)
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine())
+    with pytest.raises(InputArrayError, match=r"unsupported dtype int8"):
+        mask_array(scene.astype(np.int8), model)
+    with pytest.raises(
+        InputArrayError, match=r"\(bands, height, width\), got \(100, 100\).*newaxis"
+    ):
+        mask_array(scene[0], model)
+    with pytest.raises(InputArrayError, match="empty"):
+        mask_array(scene[:, :0], model)
+    with pytest.raises(
+        CascadeError, match=r"unknown router 'fast'; expected one of \['all', 'cascade', 'none'\]"
+    ):
+        EngineConfig(router="fast")
+    with pytest.raises(CascadeError, match="router 'all' takes no options"):
+        EngineConfig(router="all", confidence=0.5)
+    with pytest.raises(CascadeError, match=r"threshold must be in \(0, 1\)"):
+        EngineConfig(threshold=1.5)
+
+
+def test_callable_router_and_confidence() -> None:
+    scene, truth = fakes.scene_with_mask(600, 600, seed=4)
+    g = SceneGeometry(600, 600)
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), fakes.threshold_fine())
+
+    def first_row(probs: np.ndarray) -> np.ndarray:
+        out = np.zeros(probs.shape[:2], bool)
+        out[0] = True
+        return out
+
+    res = mask_array(
+        scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(router=first_row)
+    )
+    assert res.routed[0].all()
+    assert not res.routed[1:].any()
+    with pytest.raises(CascadeError, match=r"a router must return a boolean \(3, 3\) grid"):
+        mask_array(scene, model, nodata=0, config=EngineConfig(router=lambda p: p[..., 0]))
+
+    def soft(batch: np.ndarray) -> np.ndarray:  # confident about nothing
+        return np.full((1, g.rows, g.cols, 4), 0.25, np.float32)
+
+    soft_model = fakes.make_model(soft, fakes.threshold_fine())
+    res = mask_array(scene, soft_model, nodata=0, config=EngineConfig(confidence=0.3))
+    assert res.routed.sum() == res.report["cells_with_data"]
+    np.testing.assert_array_equal(res.mask, truth)
+
+
+def test_model_output_shapes_are_checked() -> None:
+    scene, truth = fakes.scene_with_mask(300, 300)
+    g = SceneGeometry(300, 300)
+    bad_coarse = fakes.make_model(
+        lambda b: np.zeros((1, 5, 5, 4), np.float32), fakes.threshold_fine()
+    )
+    with pytest.raises(
+        CascadeError, match=r"coarse model returned shape \(1, 5, 5, 4\), expected \(1, 2, 2, 4\)"
+    ):
+        mask_array(scene, bad_coarse, nodata=0)
+    bad_fine = fakes.make_model(
+        fakes.oracle_coarse(truth, g), lambda b: np.zeros((len(b), 10), np.float32)
+    )
+    with pytest.raises(CascadeError, match=r"fine model returned shape"):
+        mask_array(scene, bad_fine, nodata=0)
+
+
+def test_mismatched_pair_is_refused() -> None:
+    c, _ = fakes.specs()
+    _, f = fakes.specs(bands=("B02", "B03", "B04", "B05"))
+    from cascade.engine import CascadeModel
+
+    with pytest.raises(ArtifactError, match=r"bands differ: coarse \['B02', 'B03', 'B04', 'B08'\]"):
+        CascadeModel(lambda b: b, lambda b: b, c, f)
+
+
+def test_coarse_input_is_normalised_pooled_scene() -> None:
+    scene, _ = fakes.scene_with_mask(500, 300)
+    g = SceneGeometry(500, 300)
+    pooled = pool_area(scene, g, nodata=0)
+    _, f = fakes.specs()
+    gain, offset = f.normalization.coefficients(4)
+    x = coarse_input(pooled, gain, offset)
+    assert x.shape == (1, *g.coarse_shape, 4) and x.dtype == np.float32
+    np.testing.assert_allclose(x[0, ..., 0], pooled.values[0] * 1e-4, rtol=1e-6)
+    assert (x[0][pooled.valid_fraction == 0] == 0).all()
+    assert ArraySource(scene).band_names == (None,) * 4
