@@ -71,7 +71,8 @@ def threshold_fine(calls: list | None = None) -> Callable:
     """Fine stand-in: cloud probability 1 where normalised band 0 is above 0.3, else 0."""
 
     def predict(batch: np.ndarray) -> np.ndarray:
-        assert batch.ndim == 4 and batch.dtype == np.float32
+        assert batch.ndim == 4
+        assert batch.dtype == np.float32
         if calls is not None:
             calls.append(batch.shape[0])
         cloud = (batch[..., 0] > 0.3).astype(np.float32)

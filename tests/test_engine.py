@@ -40,7 +40,7 @@ def test_known_mask_is_reproduced_exactly(height: int, width: int) -> None:
 
 def _patch_baseline(scene: np.ndarray, g: SceneGeometry, fine, threshold: float) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The fine model on every cell, computed without the engine: pad, slice, predict, place."""
-    c, f = fakes.specs()
+    _c, f = fakes.specs()
     gain, offset = f.normalization.coefficients(scene.shape[0])
     padded = pad_scene_ref(scene, g, mode="reflect")
     out = np.zeros(g.padded_shape, np.uint8)
@@ -60,7 +60,7 @@ def _patch_baseline(scene: np.ndarray, g: SceneGeometry, fine, threshold: float)
 
 @pytest.mark.parametrize(("height", "width"), [(1000, 1337), (100, 150)])
 def test_routing_all_equals_patch_baseline(height: int, width: int) -> None:
-    scene, truth = fakes.scene_with_mask(height, width, seed=3)
+    scene, _truth = fakes.scene_with_mask(height, width, seed=3)
     g = SceneGeometry(height, width)
 
     # A coarse model that says Cloudless everywhere: routing "all" must ignore it.
@@ -248,7 +248,8 @@ def test_coarse_input_is_normalised_pooled_scene() -> None:
     _, f = fakes.specs()
     gain, offset = f.normalization.coefficients(4)
     x = coarse_input(pooled, gain, offset)
-    assert x.shape == (1, *g.coarse_shape, 4) and x.dtype == np.float32
+    assert x.shape == (1, *g.coarse_shape, 4)
+    assert x.dtype == np.float32
     np.testing.assert_allclose(x[0, ..., 0], pooled.values[0] * 1e-4, rtol=1e-6)
     assert (x[0][pooled.valid_fraction == 0] == 0).all()
     assert ArraySource(scene).band_names == (None,) * 4
