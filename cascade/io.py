@@ -260,7 +260,7 @@ def open_source(
 
 def scaled_transform(transform: Affine, factor: int) -> Affine:
     """The transform of a grid whose pixels are ``factor x factor`` pixels of ``transform``'s."""
-    return transform * Affine.scale(factor, factor)
+    return transform @ Affine.scale(factor, factor)
 
 
 def write_raster(
