@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # Re-install when the package metadata or the pins change.
 DEPS   := pyproject.toml constraints.txt
 
-.PHONY: run test lint pytest bench lock clean
+.PHONY: run test lint pytest bench bench-engine lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ lint: $(VENV)/.installed-test
 ## bench: kernel benchmarks on a full Sentinel-2-sized scene (results in benchmarks/results/)
 bench: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.kernels
+
+## bench-engine: cascade vs patch baseline on a full-size scene on disk (about 8 min)
+bench-engine: $(VENV)/.installed-run
+	$(BIN)/python -m benchmarks.engine
 
 ## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
 lock:

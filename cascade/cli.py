@@ -41,14 +41,17 @@ def _fail(exc: Exception) -> click.ClickException:
 def main(verbose: int, quiet: bool) -> None:
     """Full-scene cloud masks with a coarse/fine CNN cascade."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    _set_log_level(verbose, quiet)
+
+
+def _set_log_level(verbose: int, quiet: bool) -> None:
     level = (
         logging.ERROR
         if quiet
         else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     )
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # basicConfig does nothing the second time
 
 
 @main.command()
@@ -134,6 +137,8 @@ def grid(height: int, width: int, patch: int, margin: int, stride: int, as_json:
     help="How coarser band files are resampled onto the finest grid.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; only errors.")
 @click.pass_context
 def mask(
     ctx: click.Context,
@@ -149,6 +154,8 @@ def mask(
     batch_size: int,
     resampling: str,
     overwrite: bool,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Write the cloud mask of INPUTS to OUTPUT (a Cloud-Optimized GeoTIFF).
 
@@ -160,7 +167,9 @@ def mask(
 
     from cascade.engine import EngineConfig, mask_scene
 
-    quiet = ctx.find_root().params.get("quiet", False)
+    quiet = quiet or ctx.find_root().params.get("quiet", False)
+    verbose = verbose or ctx.find_root().params.get("verbose", 0)
+    _set_log_level(verbose, quiet)
     report_path = report or str(Path(output).with_suffix(".json"))
     source: str | list[str] = inputs[0] if len(inputs) == 1 else list(inputs)
     bar = None
