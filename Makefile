@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # Re-install when the package metadata or the pins change.
 DEPS   := pyproject.toml constraints.txt
 
-.PHONY: run test lint pytest bench bench-engine lock clean
+.PHONY: run test lint pytest bench bench-engine bench-simulate lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: $(VENV)/.installed-run
 ## bench-engine: cascade vs patch baseline on a full-size scene on disk (about 8 min)
 bench-engine: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.engine
+
+## bench-simulate: a full-size simulated scene to disk, peak RSS (about 2 min)
+bench-simulate: $(VENV)/.installed-run
+	$(BIN)/python -m benchmarks.simulate
 
 ## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
 lock:
