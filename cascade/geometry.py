@@ -265,12 +265,13 @@ class SceneGeometry:
             for col in range(self.cols):
                 yield row, col
 
-    def check_cells(self, cells: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    def check_cells(self, cells: npt.ArrayLike, *, unique: bool = True) -> npt.NDArray[np.int64]:
         """Validate a set of cells and return it as a C-contiguous ``(n, 2)`` int64 array.
 
         ``cells`` is an ``(n, 2)`` array-like of ``(row, col)`` pairs in any order, or a boolean
         ``(rows, cols)`` selection grid (the order is then row-major). Raises
-        :class:`GeometryError` for out-of-grid or repeated cells.
+        :class:`GeometryError` for out-of-grid cells, and for repeated ones when ``unique``
+        (placing predictions needs each cell once; reading windows does not).
         """
         arr = np.asarray(cells)
         if arr.dtype == np.bool_:
@@ -298,7 +299,7 @@ class SceneGeometry:
                 f"{first}"
             )
         flat = out[:, 0] * self.cols + out[:, 1]
-        if np.unique(flat).size != flat.size:
+        if unique and np.unique(flat).size != flat.size:
             raise GeometryError("cells must not repeat: each cell is predicted and placed once")
         return out
 

@@ -83,7 +83,7 @@ def window_index_maps(
     scene by ``mode`` where the window leaves it, and -1 where ``mode="constant"`` fills.
     Subtract a strip's first row from the non-negative entries to index into the strip.
     """
-    cell_arr = geometry.cells() if cells is None else geometry.check_cells(cells)
+    cell_arr = geometry.cells() if cells is None else geometry.check_cells(cells, unique=False)
     ext_h, ext_w = geometry.extended_shape
     rows = padding_index_map(ext_h, geometry.margin, geometry.height, mode)
     cols = padding_index_map(ext_w, geometry.margin, geometry.width, mode)
@@ -165,8 +165,9 @@ def extract_patches(
         ``(bands, height, width)`` scene matching ``geometry`` (a memory map works: only
         the windows are read).
     cells:
-        ``(n, 2)`` ``(row, col)`` pairs in any order, or a boolean ``grid_shape`` selection;
-        ``None`` for every cell in row-major order. Patch ``i`` is the window of ``cells[i]``.
+        ``(n, 2)`` ``(row, col)`` pairs in any order (repeats allowed), or a boolean
+        ``grid_shape`` selection; ``None`` for every cell in row-major order. Patch ``i`` is the
+        window of ``cells[i]``.
     mode, fill_value, nodata:
         Padding where a window leaves the scene, as in :func:`cascade.kernels.pad_scene`.
     dtype:
