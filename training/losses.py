@@ -1,0 +1,771 @@
+"""Losses and metrics of the coarse model, with numpy references to test them against.
+
+The coarse model maps a scene to a ``G x G`` grid of cells and gives each cell softmax
+probabilities over the four classes of :mod:`cascade.classes` (Overcast, Partly Cloudy,
+Cloudless, No Data, in that channel order). Its training loss follows Luotamo, Metsämäki and
+Klami, "Multi-scale cloud detection in remote sensing images using a dual convolutional neural
+network" (IEEE TGRS 2021, arXiv:2006.00836):
+
+* a weighted cross entropy (the paper's Eq. 2), :func:`weighted_cross_entropy`;
+* an *adjacency* loss (Eqs. 3-6), :func:`adjacency_loss`: an Overcast cell should never touch a
+  Cloudless one (a cloud's edge lies in a Partly Cloudy cell between them), so the loss
+  penalises predicted grids in which such a pair of classes is adjacent;
+* their sum, :func:`coarse_loss`. The paper's recipe trains with the cross entropy alone
+  (``gamma = 0``) and then fine-tunes with ``gamma = 1``.
+
+Provenance. Only the paper's abstract and introduction could be consulted when this module was
+written; the text of Eqs. 2-6 was not available. The definitions below are therefore *our
+reading* of the losses as described (12 two-by-two kernels over a pair of class channels, a
+count of the positions where a kernel's response is 2, a relaxation by
+``ReLU(conv - (1 + epsilon))`` with ``epsilon = 0.001``, a ``sign()``-based one-hot of the
+predictions, pair weights 0.75 / 0.125 / 0.125). Each docstring says which parts are ours:
+the exact form of the cross entropy's ``beta``, the normaliser of ``S_dn`` and the two pairs
+that share the 0.125 weight. Check them against the published equations before relying on
+numbers comparable to the paper's.
+
+Shapes: ``y_true`` is one-hot and ``y_pred`` holds probabilities, both ``(batch, H, W, 4)``
+float32 (``H = W = G`` for the coarse model). Every loss here is a :class:`keras.losses.Loss`:
+called as ``loss(y_true, y_pred)`` it returns a scalar tensor; ``sample_weight`` takes one
+weight per image.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypedDict, cast, get_args
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, CLOUDLESS, NO_DATA, NODATA, OVERCAST
+from cascade.errors import CascadeError, InputArrayError
+
+__all__ = [
+    "ADJACENCY_MODES",
+    "CLIP_MIN",
+    "DEFAULT_EPSILON",
+    "DEFAULT_PAIR_WEIGHTS",
+    "PLACEMENTS",
+    "AdjacencyLoss",
+    "AdjacencyMode",
+    "CoarseLoss",
+    "LossConfigError",
+    "PixelMetrics",
+    "SdnMetric",
+    "WeightedCrossEntropy",
+    "adjacency_count",
+    "adjacency_count_tf",
+    "adjacency_kernels",
+    "adjacency_loss",
+    "coarse_accuracy",
+    "coarse_loss",
+    "max_adjacency_count",
+    "normalized_adjacency",
+    "pixel_metrics",
+    "relaxed_adjacency",
+    "weighted_cross_entropy",
+    "weighted_cross_entropy_numpy",
+]
+
+N_CLASSES: Final = len(CELL_CLASS_NAMES)
+CLIP_MIN: Final = 1e-7
+"""Predictions are clipped to ``[CLIP_MIN, 1]`` before the logarithm."""
+DEFAULT_EPSILON: Final = 1e-3
+"""The paper's margin in the relaxed score ``ReLU(conv - (1 + epsilon))``."""
+
+AdjacencyMode = Literal["soft", "literal", "ste"]
+ADJACENCY_MODES: Final[tuple[str, ...]] = get_args(AdjacencyMode)
+
+Pair = tuple[int, int]
+
+DEFAULT_PAIR_WEIGHTS: Final[Mapping[Pair, float]] = MappingProxyType(
+    {
+        (OVERCAST, CLOUDLESS): 0.75,
+        # Our reading: the paper gives 0.125 to "the other two pairs", but which two could not
+        # be checked; these two are the project's stated fallback until the equations are read.
+        (OVERCAST, NO_DATA): 0.125,
+        (CLOUDLESS, NO_DATA): 0.125,
+    }
+)
+"""Pair weights ``w_(A,B)`` of :func:`adjacency_loss` when none are given."""
+
+_WINDOW_CELLS: Final = ((0, 0), (0, 1), (1, 0), (1, 1))
+PLACEMENTS: Final[tuple[tuple[tuple[int, int], tuple[int, int]], ...]] = tuple(
+    (a, b) for a in _WINDOW_CELLS for b in _WINDOW_CELLS if a != b
+)
+"""The 12 ordered placements ``((row_A, col_A), (row_B, col_B))`` in a 2x2 window.
+
+Kernel ``n`` has a 1 at ``PLACEMENTS[n][0]`` of channel A and a 1 at ``PLACEMENTS[n][1]`` of
+channel B: the 4 x 3 placements are the horizontal, vertical and both diagonal neighbours, each
+with A first and with B first.
+"""
+
+# Exact one-hot responses are 0, 1 or 2; any threshold strictly between 1 and 2 picks the 2s
+# without asking float arithmetic for equality.
+_HIT_THRESHOLD: Final = 1.5
+
+
+class LossConfigError(CascadeError, ValueError):
+    """An invalid loss or metric configuration (weights, class pairs, mode, epsilon)."""
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _class_label(k: int) -> str:
+    return f"{k} ({CELL_CLASS_NAMES[k]})"
+
+
+def _per_class_vector(name: str, values: Sequence[float], *, positive: bool) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise LossConfigError(
+            f"{name} must be {N_CLASSES} numbers, one per class {CELL_CLASS_NAMES}; got {values!r}"
+        ) from exc
+    if arr.shape != (N_CLASSES,):
+        raise LossConfigError(
+            f"{name} must have one value per class {CELL_CLASS_NAMES} (length {N_CLASSES}); "
+            f"got {values!r} of shape {arr.shape}"
+        )
+    bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
+    if bad.any():
+        need = "> 0" if positive else ">= 0"
+        raise LossConfigError(
+            f"{name} must be finite and {need} for every class; got {values!r} "
+            f"(bad at class {_class_label(int(np.flatnonzero(bad)[0]))})"
+        )
+    return arr
+
+
+def _check_scalar(name: str, value: float, *, low: float, high: float | None = None) -> float:
+    v = float(value)
+    ok = math.isfinite(v) and v >= low and (high is None or v < high)
+    if not ok:
+        span = f">= {low}" if high is None else f"in [{low}, {high})"
+        raise LossConfigError(f"{name} must be a finite number {span}; got {value!r}")
+    return v
+
+
+def _check_pair(pair: Sequence[int], name: str = "pair") -> Pair:
+    try:
+        a, b = (int(k) for k in pair)
+    except (TypeError, ValueError) as exc:
+        raise LossConfigError(
+            f"{name} must be two class indices (A, B), e.g. ({OVERCAST}, {CLOUDLESS}) for "
+            f"(overcast, cloudless); got {pair!r}"
+        ) from exc
+    if not (0 <= a < N_CLASSES and 0 <= b < N_CLASSES) or a == b:
+        raise LossConfigError(
+            f"{name} must be two different class indices in 0..{N_CLASSES - 1} "
+            f"{CELL_CLASS_NAMES}; got {pair!r}"
+        )
+    return a, b
+
+
+def _check_mode(mode: str) -> AdjacencyMode:
+    if mode not in ADJACENCY_MODES:
+        raise LossConfigError(f"unknown mode {mode!r}; valid modes are {ADJACENCY_MODES}")
+    return cast(AdjacencyMode, mode)
+
+
+def _check_pair_weights(pair_weights: Mapping[Pair, float] | None) -> dict[Pair, float]:
+    """Validated weights keyed by sorted pairs: (A, B) and (B, A) score the same."""
+    if pair_weights is None:
+        pair_weights = DEFAULT_PAIR_WEIGHTS
+    if not isinstance(pair_weights, Mapping) or not pair_weights:
+        raise LossConfigError(
+            "pair_weights must be a non-empty mapping {(A, B): weight}, e.g. "
+            f"{{({OVERCAST}, {CLOUDLESS}): 1.0}}; got {pair_weights!r}"
+        )
+    out: dict[Pair, float] = {}
+    for pair, weight in pair_weights.items():
+        a, b = _check_pair(pair, name="pair_weights key")
+        key = (min(a, b), max(a, b))
+        if key in out:
+            raise LossConfigError(
+                f"pair_weights names the pair {key} twice (as {pair!r} and its reverse); the "
+                "adjacency score of a pair already counts both orders, so give it once"
+            )
+        out[key] = _check_scalar(f"pair_weights[{pair!r}]", weight, low=0.0)
+    return out
+
+
+def _onehot_batch(onehot: np.ndarray, pair: Pair) -> np.ndarray:
+    """``onehot`` as a boolean ``(batch, H, W, C)`` array, after checking it is one-hot."""
+    arr = np.asarray(onehot)
+    if arr.ndim == 3:
+        arr = arr[np.newaxis]
+    if arr.ndim != 4:
+        raise InputArrayError(
+            f"onehot must be (H, W, C) or (batch, H, W, C); got shape {np.shape(onehot)}"
+        )
+    if arr.shape[1] < 2 or arr.shape[2] < 2:
+        raise InputArrayError(
+            f"onehot needs a grid of at least 2 x 2 cells for 2x2 windows; got shape {arr.shape}"
+        )
+    if arr.shape[3] <= max(pair):
+        raise InputArrayError(
+            f"onehot has {arr.shape[3]} class channels but pair {pair} needs channel {max(pair)}"
+        )
+    binary = (arr == 0) | (arr == 1)
+    if not binary.all() or not (arr.sum(axis=-1) == 1).all():
+        raise InputArrayError(
+            "onehot must be exactly one-hot (0/1 values, one 1 per cell); "
+            "use np.eye(C)[labels] or argmax the probabilities first"
+        )
+    return arr == 1
+
+
+def _check_prediction(y_pred: tf.Tensor, y_true: tf.Tensor | None = None) -> None:
+    """Static shape checks, done when the loss is traced."""
+    shape = y_pred.shape
+    if shape.rank is not None and (shape.rank != 4 or shape[-1] not in (None, N_CLASSES)):
+        raise InputArrayError(
+            f"y_pred must be (batch, G, G, {N_CLASSES}) probabilities over {CELL_CLASS_NAMES}; "
+            f"got shape {tuple(shape)}"
+        )
+    if y_true is not None and not y_true.shape.is_compatible_with(shape):
+        raise InputArrayError(
+            f"y_true must have the shape of y_pred {tuple(shape)}; got {tuple(y_true.shape)}"
+        )
+
+
+# --------------------------------------------------------------------------- cross entropy
+
+
+def weighted_cross_entropy_numpy(
+    y_true: np.ndarray, y_pred: np.ndarray, alpha: Sequence[float], beta: Sequence[float]
+) -> float:
+    """Numpy reference of :class:`WeightedCrossEntropy`, written term by term.
+
+    ``L = -(1 / N) * sum_cells sum_k alpha_k * y_k * log(clip(p_k) ** beta_k)`` over the ``N``
+    cells of all images; ``y_true`` and ``y_pred`` are ``(..., 4)``.
+    """
+    a = _per_class_vector("alpha", alpha, positive=False)
+    b = _per_class_vector("beta", beta, positive=True)
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.clip(np.asarray(y_pred, dtype=np.float64), CLIP_MIN, 1.0)
+    if y.shape != p.shape or p.shape[-1:] != (N_CLASSES,):
+        raise InputArrayError(
+            f"y_true and y_pred must both be (..., {N_CLASSES}); got {y.shape} and {p.shape}"
+        )
+    per_cell = -(a * y * np.log(p**b)).sum(axis=-1)
+    return float(per_cell.mean())
+
+
+@keras.saving.register_keras_serializable(package="cascade_training")
+class WeightedCrossEntropy(keras.losses.Loss):
+    r"""Weighted cross entropy of the coarse model (the paper's Eq. 2, in our reading).
+
+    .. math::
+
+        L_{WCE} = -\frac{1}{N} \sum_{cells} \sum_{k} \alpha_k \, y_k \,
+                  \log\left(\hat p_k^{\,\beta_k}\right),
+        \qquad \hat p_k = \mathrm{clip}(p_k, 10^{-7}, 1)
+
+    averaged over the ``N`` cells of the batch (per image, then over images: every image has
+    the same number of cells). ``alpha_k`` weighs class ``k``'s term; the paper describes
+    ``beta_k < 1`` as rewarding recall of class ``k``.
+
+    Our reading: the paper's equation was not available, and this is the form the project
+    specified for that case. Note that ``log(p ** beta) = beta * log(p)``, so in this form
+    ``beta_k`` acts as a second per-class weight (the effective weight is
+    ``alpha_k * beta_k``) and ``beta_k < 1`` *lowers* the penalty on missed class-``k``
+    cells, which does not by itself reward recall. If the published Eq. 2 differs, change
+    :meth:`call` and :func:`weighted_cross_entropy_numpy` together.
+
+    Args:
+        alpha: four weights ``>= 0``, one per class in :data:`cascade.classes` order.
+        beta: four exponents ``> 0``.
+    """
+
+    def __init__(
+        self,
+        alpha: Sequence[float],
+        beta: Sequence[float],
+        name: str = "weighted_cross_entropy",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.alpha = tuple(float(v) for v in _per_class_vector("alpha", alpha, positive=False))
+        self.beta = tuple(float(v) for v in _per_class_vector("beta", beta, positive=True))
+        self._weight_vector = tf.constant(
+            [a * b for a, b in zip(self.alpha, self.beta, strict=True)], dtype=tf.float32
+        )
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        """Per-image mean over cells, shape ``(batch,)``."""
+        _check_prediction(y_pred, y_true)
+        p = tf.clip_by_value(y_pred, CLIP_MIN, 1.0)
+        weights = tf.cast(self._weight_vector, p.dtype)
+        per_cell = -tf.reduce_sum(weights * tf.cast(y_true, p.dtype) * tf.math.log(p), axis=-1)
+        return tf.reduce_mean(per_cell, axis=[1, 2])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "alpha": list(self.alpha), "beta": list(self.beta)}
+
+
+def weighted_cross_entropy(alpha: Sequence[float], beta: Sequence[float]) -> WeightedCrossEntropy:
+    """The weighted cross entropy as a Keras loss; see :class:`WeightedCrossEntropy`."""
+    return WeightedCrossEntropy(alpha, beta)
+
+
+# --------------------------------------------------------------------------- adjacency
+
+
+def max_adjacency_count(height: int, width: int) -> int:
+    """Largest possible ``S_d`` of one ``height x width`` grid: ``4 (H - 1) (W - 1)``.
+
+    A 2x2 window holding ``a`` cells of class A and ``b`` of class B (``a + b <= 4``) matches
+    ``a * b`` of the 12 kernels, at most ``2 * 2 = 4``; stripes or a checkerboard of A and B
+    reach 4 in every one of the ``(H - 1)(W - 1)`` windows.
+    """
+    if height < 2 or width < 2:
+        raise InputArrayError(f"a grid needs at least 2 x 2 cells; got {height} x {width}")
+    return 4 * (height - 1) * (width - 1)
+
+
+def adjacency_count(onehot: np.ndarray, pair: Sequence[int]) -> int:
+    r"""Discrete adjacency score ``S_d`` of a class pair (numpy reference, no TensorFlow).
+
+    .. math::
+
+        S_d = \sum_{n=1}^{12} \sum_{i,j} \left[ (K_n * [Y_A, Y_B])_{ij} = 2 \right]
+            = \sum_{n} \sum_{i,j} Y_A[i + r^A_n, j + c^A_n] \; Y_B[i + r^B_n, j + c^B_n]
+
+    over the ``(H - 1)(W - 1)`` positions ``(i, j)`` of a 2x2 window and the 12 placements
+    ``((r^A, c^A), (r^B, c^B))`` of :data:`PLACEMENTS`. Each count is one (window, kernel)
+    position, so two cells of classes A and B sharing an edge count once per window that holds
+    both (twice inside the grid, once along its border), and two cells touching at a corner
+    count once. Both orders (A left of B, B left of A, ...) count.
+
+    Args:
+        onehot: exact one-hot ``(H, W, C)`` or ``(batch, H, W, C)``; batches are summed.
+        pair: two different class indices ``(A, B)``.
+
+    Returns:
+        ``S_d`` as a Python int.
+    """
+    a, b = _check_pair(pair)
+    y = _onehot_batch(onehot, (a, b))
+    ya, yb = y[..., a], y[..., b]
+    rows, cols = y.shape[1] - 1, y.shape[2] - 1
+    total = 0
+    for (ra, ca), (rb, cb) in PLACEMENTS:
+        hits = ya[:, ra : ra + rows, ca : ca + cols] & yb[:, rb : rb + rows, cb : cb + cols]
+        total += int(np.count_nonzero(hits))
+    return total
+
+
+def normalized_adjacency(onehot: np.ndarray, pair: Sequence[int]) -> float:
+    """Normalised adjacency score ``S_dn = S_d / (4 (H - 1)(W - 1))``, in ``[0, 1]``.
+
+    The divisor is :func:`max_adjacency_count`, the largest ``S_d`` any grid of that size can
+    have, so 1 means every window is half A and half B (our reading of the paper's
+    normalisation). For a batch, ``S_d`` is summed and divided by ``batch`` times the maximum:
+    the mean of the images' ``S_dn``.
+    """
+    a, b = _check_pair(pair)
+    y = _onehot_batch(onehot, (a, b))
+    return adjacency_count(y, (a, b)) / (y.shape[0] * max_adjacency_count(y.shape[1], y.shape[2]))
+
+
+def adjacency_kernels() -> np.ndarray:
+    """The 12 kernels as one ``(2, 2, 2, 12)`` float32 array for ``tf.nn.conv2d``.
+
+    Input channel 0 is class A and 1 is class B; output channel ``n`` is :data:`PLACEMENTS`
+    ``[n]`` (``conv2d`` correlates, so kernel cell ``(r, c)`` reads grid cell ``(i+r, j+c)``).
+    """
+    k = np.zeros((2, 2, 2, len(PLACEMENTS)), dtype=np.float32)
+    for n, ((ra, ca), (rb, cb)) in enumerate(PLACEMENTS):
+        k[ra, ca, 0, n] = 1.0
+        k[rb, cb, 1, n] = 1.0
+    return k
+
+
+def _pair_response(maps: tf.Tensor, pair: Pair) -> tf.Tensor:
+    """``(batch, H - 1, W - 1, 12)`` responses of the kernels to channels A and B of ``maps``."""
+    a, b = pair
+    two = tf.stack([maps[..., a], maps[..., b]], axis=-1)
+    kernels = tf.constant(adjacency_kernels(), dtype=two.dtype)
+    return tf.nn.conv2d(two, kernels, strides=1, padding="VALID")
+
+
+def _window_count(maps: tf.Tensor) -> tf.Tensor:
+    """``4 (H - 1)(W - 1)`` of ``maps`` as a float tensor (works with dynamic shapes)."""
+    shape = tf.shape(maps)
+    return tf.cast(4 * (shape[1] - 1) * (shape[2] - 1), maps.dtype)
+
+
+def adjacency_count_tf(onehot: tf.Tensor | np.ndarray, pair: Sequence[int]) -> tf.Tensor:
+    """``S_d`` of an exact one-hot ``(batch, H, W, C)`` tensor by convolution (int64 scalar).
+
+    Counts the (window, kernel) positions whose response is 2, summed over the batch; agrees
+    with :func:`adjacency_count`. Not differentiable (it is a count).
+    """
+    p = _check_pair(pair)
+    x = tf.convert_to_tensor(onehot, dtype=tf.float32)
+    if x.shape.rank != 4:
+        raise InputArrayError(f"onehot must be (batch, H, W, C); got shape {tuple(x.shape)}")
+    return tf.math.count_nonzero(_pair_response(x, p) > _HIT_THRESHOLD, dtype=tf.int64)
+
+
+def _as_indicator(y_pred: tf.Tensor, mode: AdjacencyMode) -> tf.Tensor:
+    """The maps the relaxed score is computed on; see :class:`AdjacencyLoss` for the modes."""
+    if mode == "soft":
+        return y_pred
+    if mode == "literal":
+        # 1 + sign(p - max p) is 1 on the arg-max class and 0 elsewhere (ties: all 1), built
+        # from sign() as the paper does; sign's gradient is zero, so nothing flows back.
+        return 1.0 + tf.sign(y_pred - tf.reduce_max(y_pred, axis=-1, keepdims=True))
+    hard = tf.one_hot(tf.argmax(y_pred, axis=-1), tf.shape(y_pred)[-1], dtype=y_pred.dtype)
+    # Straight-through: the forward value is the hard one-hot, the backward pass is identity.
+    return y_pred + tf.stop_gradient(hard - y_pred)
+
+
+def _relaxed_per_image(
+    y_pred: tf.Tensor, pair: Pair, mode: AdjacencyMode, epsilon: float
+) -> tf.Tensor:
+    maps = _as_indicator(y_pred, mode)
+    excess = tf.nn.relu(_pair_response(maps, pair) - (1.0 + epsilon))
+    return tf.reduce_sum(excess, axis=[1, 2, 3]) / _window_count(maps)
+
+
+def relaxed_adjacency(
+    y_pred: tf.Tensor | np.ndarray,
+    pair: Sequence[int],
+    mode: str = "soft",
+    epsilon: float = DEFAULT_EPSILON,
+) -> tf.Tensor:
+    r"""Relaxed, normalised adjacency score of a prediction (float scalar, batch mean).
+
+    .. math::
+
+        S_{rn} = \frac{1}{4 (H-1)(W-1)} \sum_{n=1}^{12} \sum_{i,j}
+                 \mathrm{ReLU}\left( (K_n * [M_A, M_B])_{ij} - (1 + \epsilon) \right)
+
+    with the maps ``M`` chosen by ``mode`` (see :class:`AdjacencyLoss`) and the same divisor as
+    :func:`normalized_adjacency`. On an exact one-hot grid the response is 0, 1 or 2 and only
+    the 2s pass the ReLU, each contributing ``1 - epsilon``, so ``S_rn = (1 - epsilon) S_dn``.
+    On probabilities ``S_rn`` also lies in ``[0, 1 - epsilon]`` (it is convex in the maps, so
+    its maximum is at a one-hot grid).
+    """
+    p = _check_pair(pair)
+    m = _check_mode(mode)
+    eps = _check_scalar("epsilon", epsilon, low=0.0, high=1.0)
+    x = tf.convert_to_tensor(y_pred, dtype=tf.float32)
+    _check_prediction(x)
+    return tf.reduce_mean(_relaxed_per_image(x, p, m, eps))
+
+
+@keras.saving.register_keras_serializable(package="cascade_training")
+class AdjacencyLoss(keras.losses.Loss):
+    r"""Adjacency loss of the coarse model (the paper's Eqs. 3-6, in our reading).
+
+    .. math::
+
+        L_{adj} = \gamma \sum_{(A,B)} w_{(A,B)} \, S_{rn}(M; A, B)
+
+    where :math:`S_{rn}` is :func:`relaxed_adjacency` of the predicted maps ``M``: a penalty
+    for every 2x2 window in which a cell confidently predicted A touches one confidently
+    predicted B. ``y_true`` is only checked for shape: the loss constrains the prediction's
+    layout, not its agreement with the labels (ground truth never has such adjacencies).
+    Default weights :data:`DEFAULT_PAIR_WEIGHTS`: (Overcast, Cloudless) 0.75 as in the paper,
+    and 0.125 for (Overcast, No Data) and (Cloudless, No Data), which are our reading of the
+    paper's "other two pairs".
+
+    Modes (which maps ``M`` the score sees):
+
+    * ``"literal"``: the paper's ``sign()``-based one-hot, in our reading
+      ``M = 1 + sign(p - max_k p_k)`` (1 on the arg-max class, 0 elsewhere). Its value is exact,
+      but ``sign`` has zero gradient, so used as a loss it trains nothing; kept for reference
+      and for monitoring.
+    * ``"soft"`` (default): ``M = p``, the probabilities themselves. The response of a window
+      is ``p_A + p_B`` of the two cells, so the ReLU fires where ``p_A + p_B > 1 + epsilon``
+      (both cells fairly confident) and its gradient pushes ``p_A`` and ``p_B`` of those cells
+      down. Windows with no confident pair contribute no loss and no gradient.
+    * ``"ste"``: straight-through, ``M = p + stop_gradient(onehot(argmax p) - p)``: the value
+      of ``"literal"`` (without its tie rule), the gradient of ``"soft"`` evaluated at the hard
+      one-hot.
+
+    Args:
+        pair_weights: ``{(A, B): weight >= 0}``; a pair and its reverse are the same pair.
+        gamma: overall weight ``>= 0``.
+        mode: ``"soft"``, ``"literal"`` or ``"ste"``.
+        epsilon: margin in ``[0, 1)``; the paper uses 0.001.
+    """
+
+    def __init__(
+        self,
+        pair_weights: Mapping[Pair, float] | None = None,
+        gamma: float = 1.0,
+        mode: str = "soft",
+        epsilon: float = DEFAULT_EPSILON,
+        name: str = "adjacency_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.pair_weights = _check_pair_weights(pair_weights)
+        self.gamma = _check_scalar("gamma", gamma, low=0.0)
+        self.mode: AdjacencyMode = _check_mode(mode)
+        self.epsilon = _check_scalar("epsilon", epsilon, low=0.0, high=1.0)
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        """Per-image weighted score, shape ``(batch,)``."""
+        _check_prediction(y_pred, y_true)
+        total = tf.zeros(tf.shape(y_pred)[:1], dtype=y_pred.dtype)
+        for pair, weight in self.pair_weights.items():
+            if weight:
+                total += weight * _relaxed_per_image(y_pred, pair, self.mode, self.epsilon)
+        return self.gamma * total
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            # JSON has no tuple keys: the weights travel as [A, B, weight] triples.
+            "pair_weights": [[a, b, w] for (a, b), w in self.pair_weights.items()],
+            "gamma": self.gamma,
+            "mode": self.mode,
+            "epsilon": self.epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> AdjacencyLoss:
+        config = dict(config)
+        config["pair_weights"] = {(int(a), int(b)): w for a, b, w in config["pair_weights"]}
+        return cls(**config)
+
+
+def adjacency_loss(
+    pair_weights: Mapping[Pair, float] | None = None,
+    gamma: float = 1.0,
+    mode: str = "soft",
+    epsilon: float = DEFAULT_EPSILON,
+) -> AdjacencyLoss:
+    """The adjacency loss as a Keras loss; see :class:`AdjacencyLoss`."""
+    return AdjacencyLoss(pair_weights=pair_weights, gamma=gamma, mode=mode, epsilon=epsilon)
+
+
+@keras.saving.register_keras_serializable(package="cascade_training")
+class CoarseLoss(keras.losses.Loss):
+    r"""Training loss of the coarse model: ``L = L_WCE + L_adj`` (with ``gamma`` in ``L_adj``).
+
+    .. math::
+
+        L = L_{WCE}(\alpha, \beta) + \gamma \sum_{(A,B)} w_{(A,B)} \, S_{rn}(A, B)
+
+    ``gamma = 0`` is the plain weighted cross entropy (the adjacency term is not computed);
+    the paper trains so first and then fine-tunes with ``gamma = 1``. Arguments as in
+    :class:`WeightedCrossEntropy` and :class:`AdjacencyLoss`.
+    """
+
+    def __init__(
+        self,
+        alpha: Sequence[float],
+        beta: Sequence[float],
+        gamma: float = 0.0,
+        pair_weights: Mapping[Pair, float] | None = None,
+        mode: str = "soft",
+        epsilon: float = DEFAULT_EPSILON,
+        name: str = "coarse_loss",
+        reduction: str | None = "sum_over_batch_size",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.wce = WeightedCrossEntropy(alpha, beta, dtype=dtype)
+        self.adjacency = AdjacencyLoss(pair_weights, gamma, mode, epsilon, dtype=dtype)
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        """Per-image loss, shape ``(batch,)``."""
+        loss = self.wce.call(y_true, y_pred)
+        if self.adjacency.gamma:
+            loss += self.adjacency.call(y_true, y_pred)
+        return loss
+
+    def get_config(self) -> dict[str, Any]:
+        adj = self.adjacency.get_config()
+        return {
+            **super().get_config(),
+            "alpha": list(self.wce.alpha),
+            "beta": list(self.wce.beta),
+            **{k: adj[k] for k in ("gamma", "pair_weights", "mode", "epsilon")},
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> CoarseLoss:
+        config = dict(config)
+        config["pair_weights"] = {(int(a), int(b)): w for a, b, w in config["pair_weights"]}
+        return cls(**config)
+
+
+def coarse_loss(
+    alpha: Sequence[float],
+    beta: Sequence[float],
+    gamma: float = 0.0,
+    pair_weights: Mapping[Pair, float] | None = None,
+    mode: str = "soft",
+    epsilon: float = DEFAULT_EPSILON,
+) -> CoarseLoss:
+    """Weighted cross entropy plus adjacency loss as a Keras loss; see :class:`CoarseLoss`."""
+    return CoarseLoss(alpha, beta, gamma, pair_weights, mode, epsilon)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def coarse_accuracy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """Fraction of cells whose predicted class (arg-max) is the labelled one, per image.
+
+    Returns shape ``(batch,)``; Keras averages it over images when given as a metric
+    (``metrics=[coarse_accuracy]``). Every image has the same number of cells, so that mean is
+    the accuracy over all cells.
+    """
+    y_pred = tf.convert_to_tensor(y_pred)
+    y_true = tf.convert_to_tensor(y_true)
+    _check_prediction(y_pred, y_true)
+    hit = tf.equal(tf.argmax(y_true, axis=-1), tf.argmax(y_pred, axis=-1))
+    return tf.reduce_mean(tf.cast(hit, tf.float32), axis=[1, 2])
+
+
+@keras.saving.register_keras_serializable(package="cascade_training")
+class SdnMetric(keras.metrics.Metric):
+    r"""Discrete normalised adjacency ``S_dn`` of the arg-max prediction, over all batches seen.
+
+    .. math::
+
+        \mathrm{result} = \sum_{(A,B)} w_{(A,B)} \,
+            \frac{\sum_{batches} S_d(\mathrm{onehot}(\arg\max p); A, B)}
+                 {\sum_{batches} \mathrm{batch} \cdot 4 (H-1)(W-1)}
+
+    With the default ``pair_weights={(OVERCAST, CLOUDLESS): 1.0}`` it is the fraction of the
+    possible Overcast/Cloudless adjacencies the model predicts (0 is the goal);
+    :data:`DEFAULT_PAIR_WEIGHTS` gives the loss's weighting. ``y_true`` and ``sample_weight``
+    are ignored. Ties in the arg-max go to the lower class index.
+    """
+
+    def __init__(
+        self,
+        pair_weights: Mapping[Pair, float] | None = None,
+        name: str = "sdn",
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.pair_weights = _check_pair_weights(
+            {(OVERCAST, CLOUDLESS): 1.0} if pair_weights is None else pair_weights
+        )
+        self._pairs = tuple(self.pair_weights)
+        self._weight_vector = tf.constant([self.pair_weights[p] for p in self._pairs], tf.float32)
+        self.hits = self.add_variable(
+            shape=(len(self._pairs),), initializer="zeros", dtype="float32", name="hits"
+        )
+        self.capacity = self.add_variable(
+            shape=(), initializer="zeros", dtype="float32", name="capacity"
+        )
+
+    def update_state(
+        self, y_true: tf.Tensor, y_pred: tf.Tensor, sample_weight: tf.Tensor | None = None
+    ) -> None:
+        del y_true, sample_weight  # the score looks at the prediction's layout only
+        y_pred = tf.convert_to_tensor(y_pred, dtype=tf.float32)
+        _check_prediction(y_pred)
+        hard = tf.one_hot(tf.argmax(y_pred, axis=-1), tf.shape(y_pred)[-1], dtype=tf.float32)
+        hits = [
+            tf.reduce_sum(tf.cast(_pair_response(hard, p) > _HIT_THRESHOLD, tf.float32))
+            for p in self._pairs
+        ]
+        self.hits.assign_add(tf.stack(hits))
+        self.capacity.assign_add(tf.cast(tf.shape(hard)[0], tf.float32) * _window_count(hard))
+
+    def result(self) -> tf.Tensor:
+        return tf.math.divide_no_nan(tf.reduce_sum(self._weight_vector * self.hits), self.capacity)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "pair_weights": [[a, b, w] for (a, b), w in self.pair_weights.items()],
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SdnMetric:
+        config = dict(config)
+        config["pair_weights"] = {(int(a), int(b)): w for a, b, w in config["pair_weights"]}
+        return cls(**config)
+
+
+class PixelMetrics(TypedDict):
+    """Result of :func:`pixel_metrics`: counts and scores of the cloud class."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    n_valid: int
+    accuracy: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    iou: float | None
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def pixel_metrics(pred: np.ndarray, truth: np.ndarray) -> PixelMetrics:
+    """Cloud-class scores of a full-resolution mask against its label.
+
+    Both masks use the pixel codes of :mod:`cascade.classes` (``CLEAR = 0``, ``CLOUD = 1``,
+    ``NODATA = 255``) and have the same shape. Pixels that are ``NODATA`` in ``truth`` are
+    left out; a valid label pixel predicted ``NODATA`` counts as predicted "not cloud".
+    With ``tp, fp, tn, fn`` counted over the ``n_valid`` remaining pixels::
+
+        accuracy  = (tp + tn) / n_valid
+        precision = tp / (tp + fp)
+        recall    = tp / (tp + fn)
+        f1        = 2 tp / (2 tp + fp + fn)
+        iou       = tp / (tp + fp + fn)
+
+    A score whose denominator is 0 is ``None`` (undefined), never NaN and never 0.0: a mask
+    and label with no cloud at all have no cloud precision to report, and averaging a
+    made-up 0 into a benchmark would be wrong.
+    """
+    p, t = np.asarray(pred), np.asarray(truth)
+    if p.shape != t.shape:
+        raise InputArrayError(
+            f"pred and truth must have the same shape; got {p.shape} and {t.shape}"
+        )
+    codes = (CLEAR, CLOUD, NODATA)
+    for name, arr in (("pred", p), ("truth", t)):
+        bad = ~np.isin(arr, codes)
+        if bad.any():
+            raise InputArrayError(
+                f"{name} must hold only the mask codes {codes} (clear, cloud, nodata); found "
+                f"{np.unique(arr[bad])[:5].tolist()}. Threshold probabilities into a mask first"
+            )
+    valid = t != NODATA
+    pred_cloud = (p == CLOUD) & valid
+    true_cloud = t == CLOUD
+    true_clear = t == CLEAR
+    tp = int(np.count_nonzero(pred_cloud & true_cloud))
+    fp = int(np.count_nonzero(pred_cloud & true_clear))
+    fn = int(np.count_nonzero(~pred_cloud & true_cloud))
+    tn = int(np.count_nonzero(~pred_cloud & true_clear))
+    n_valid = tp + fp + tn + fn
+    return PixelMetrics(
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        n_valid=n_valid,
+        accuracy=_ratio(tp + tn, n_valid),
+        precision=_ratio(tp, tp + fp),
+        recall=_ratio(tp, tp + fn),
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        iou=_ratio(tp, tp + fp + fn),
+    )
