@@ -88,7 +88,7 @@ def write_results(name: str, payload: dict[str, Any], command: str) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": name,
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": command,
         "machine": machine_info(),
         **payload,

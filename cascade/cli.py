@@ -357,6 +357,111 @@ def simulate(
     click.echo(f"wrote {count} scene(s) to {out_dir}")
 
 
+@main.group()
+def train() -> None:
+    """Train the coarse and fine models from a TOML recipe (training/recipes/)."""
+
+
+def _recipe(path: str) -> Any:
+    from training.recipe import load_recipe
+
+    try:
+        return load_recipe(path)
+    except CascadeError as exc:
+        raise _fail(exc) from exc
+
+
+def _stage(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except (CascadeError, OSError) as exc:
+        raise _fail(exc) from exc
+
+
+@train.command("derive")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace existing training sets.")
+def train_derive(recipe: str, overwrite: bool) -> None:
+    """Cut the recipe's scenes into coarse.h5 and fine.h5 in its work folder."""
+    from training.derive import derive
+
+    r = _recipe(recipe)
+    names, scenes = _stage(r.scenes)
+    summary = _stage(
+        derive,
+        scenes,
+        r.work_dir,
+        r.derive,
+        scene_names=names,
+        overwrite=overwrite,
+        provenance={"recipe": r.name, "sha256": r.sha256},
+    )
+    click.echo(json.dumps(summary, indent=2))
+
+
+@train.command("coarse")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+def train_coarse_cmd(recipe: str) -> None:
+    """Train the coarse model (WCE, then the adjacency loss)."""
+    from training.train import train_coarse
+
+    hist = _stage(train_coarse, _recipe(recipe))
+    for stage, h in hist.items():
+        click.echo(
+            f"coarse {stage}: loss {h['initial']['loss']:.4f} -> "
+            f"{min(h['epochs']['loss']):.4f} (best train), val "
+            f"{min(h['epochs'].get('val_loss', [float('nan')])):.4f}"
+        )
+
+
+@train.command("fine")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+def train_fine_cmd(recipe: str) -> None:
+    """Train the fine model."""
+    from training.train import train_fine
+
+    h = _stage(train_fine, _recipe(recipe))
+    click.echo(
+        f"fine: loss {h['initial']['loss']:.4f} -> {min(h['epochs']['loss']):.4f} "
+        f"(best train), val {min(h['epochs'].get('val_loss', [float('nan')])):.4f}"
+    )
+
+
+@train.command("tune-threshold")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+def train_tune(recipe: str) -> None:
+    """Sweep the fine model's cloud threshold on the validation split."""
+    from training.train import tune_threshold
+
+    res = _stage(tune_threshold, _recipe(recipe))
+    click.echo(f"threshold {res['threshold']} ({res['metric']} {res['best'][res['metric']]:.4f})")
+
+
+@train.command("export")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace an existing model pair.")
+def train_export(recipe: str, out_dir: str, overwrite: bool) -> None:
+    """Write the trained pair as a model folder for `cascade mask --model`."""
+    from training.train import export
+
+    click.echo(f"wrote {_stage(export, _recipe(recipe), out_dir, overwrite=overwrite)}")
+
+
+@train.command("all")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace existing sets and models.")
+@click.pass_context
+def train_all(ctx: click.Context, recipe: str, out_dir: str, overwrite: bool) -> None:
+    """derive, coarse, fine, tune-threshold and export in one go."""
+    ctx.invoke(train_derive, recipe=recipe, overwrite=overwrite)
+    ctx.invoke(train_coarse_cmd, recipe=recipe)
+    ctx.invoke(train_fine_cmd, recipe=recipe)
+    ctx.invoke(train_tune, recipe=recipe)
+    ctx.invoke(train_export, recipe=recipe, out_dir=out_dir, overwrite=overwrite)
+
+
 @main.command()
 @click.option("--size", default=2600, show_default=True, help="Scene side in pixels.")
 @click.option("--seed", default=0, show_default=True, help="Random seed of the scene.")

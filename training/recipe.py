@@ -1,0 +1,213 @@
+"""Training recipes: TOML files in ``training/recipes/`` that drive ``cascade train``.
+
+A recipe names the data, how it is cut into training sets, both models and how they are
+trained; every run writes into the recipe's ``work_dir`` (relative paths are relative to the
+recipe file). Unknown keys are errors, so a typo cannot silently fall back to a default.
+See ``docs/training.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cascade.bands import BandProfile, get_band_profile
+from cascade.datasets import LabelledScene, read_dataset, read_pair
+from cascade.errors import CascadeError
+from training.derive import DeriveConfig
+
+__all__ = ["CoarseConfig", "FineConfig", "Recipe", "RecipeError", "ThresholdConfig", "load_recipe"]
+
+
+class RecipeError(CascadeError, ValueError):
+    """A recipe that cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Optimisation settings shared by both models."""
+
+    epochs: int = 20
+    batch_size: int = 8
+    learning_rate: float = 0.01
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    patience: int = 5
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam", "rmsprop"):
+            raise RecipeError(f"optimizer must be sgd, adam or rmsprop, got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
+            raise RecipeError("epochs and batch_size must be >= 1 and patience >= 0")
+
+
+@dataclass(frozen=True)
+class CoarseConfig(FitConfig):
+    """Coarse model: encoder backbone; WCE weights; then fine-tuning with the adjacency loss."""
+
+    backbone: str = "resnet18"
+    alpha: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    beta: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
+    gamma: float = 1.0
+    finetune_epochs: int = 10
+    finetune_learning_rate: float | None = None
+    adjacency_mode: str = "soft"
+
+
+@dataclass(frozen=True)
+class FineConfig(FitConfig):
+    """Fine model: architecture and backbone."""
+
+    architecture: str = "Unet"
+    backbone: str = "resnet18"
+
+
+@dataclass(frozen=True)
+class ThresholdConfig:
+    """The fine threshold sweep on the validation split."""
+
+    start: float = 0.05
+    stop: float = 0.95
+    step: float = 0.05
+    metric: str = "f1"
+
+    def values(self) -> np.ndarray:
+        return np.round(np.arange(self.start, self.stop + self.step / 2, self.step), 6)
+
+
+@dataclass
+class Recipe:
+    """A parsed recipe (see the module docstring)."""
+
+    name: str
+    path: Path
+    work_dir: Path
+    profile: BandProfile
+    input_scale: float
+    seed: int
+    sources: list[dict[str, Any]]
+    derive: DeriveConfig
+    coarse: CoarseConfig
+    fine: FineConfig
+    threshold: ThresholdConfig
+    text: str = field(repr=False, default="")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def scenes(self) -> tuple[list[str], Iterator[LabelledScene]]:
+        """The names of the recipe's scenes and an iterator that reads them one by one."""
+        plan: list[tuple[str, Any]] = []
+        for src in self.sources:
+            kind = src["kind"]
+            folder = (self.path.parent / src["path"]).resolve()
+            if kind == "pairs":
+                scenes = sorted(
+                    p for p in folder.glob("*.tif") if not p.stem.endswith(("_mask", "_mask_exact"))
+                )
+                if not scenes:
+                    raise RecipeError(f"source {folder} holds no scene .tif files")
+                for p in scenes:
+                    mask = p.with_name(p.stem + src.get("mask_suffix", "_mask") + ".tif")
+                    # `cascade simulate` writes reflectance x 10000 whatever the profile.
+                    plan.append((p.stem, (p, mask, float(src.get("scale", 1e-4)))))
+            else:
+                options = {k: v for k, v in src.items() if k not in ("kind", "path")}
+                plan.append((f"{kind}:{folder.name}", (kind, folder, options)))
+        names = [n for n, _ in plan]
+
+        def read() -> Iterator[LabelledScene]:
+            for name, what in plan:
+                if isinstance(what[0], Path):
+                    got: LabelledScene | list[LabelledScene] = read_pair(
+                        what[0], what[1], scale=what[2]
+                    )
+                else:
+                    kind, folder, options = what
+                    got = read_dataset(kind, folder, **options)
+                # Readers of time series (eo-learn) return one scene per date.
+                many = got if isinstance(got, list) else [got]
+                for i, scene in enumerate(many):
+                    idx = self.profile.indices_in(list(scene.band_names))
+                    yield LabelledScene(
+                        bands=np.ascontiguousarray(scene.bands[idx]),
+                        band_names=self.profile.band_names,
+                        mask=scene.mask,
+                        profile=scene.profile,
+                        name=name if len(many) == 1 else f"{name}:{i}",
+                    )
+
+        return names, read()
+
+
+def _build(cls: type, table: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise RecipeError(f"[{where}] has unknown key(s) {unknown}; known: {sorted(known)}")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise RecipeError(f"[{where}]: {exc}") from exc
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and check a recipe file."""
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    text = path.read_text()
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"recipe {path} is not valid TOML: {exc}") from exc
+    top = {
+        "name",
+        "work_dir",
+        "profile",
+        "input_scale",
+        "seed",
+        "data",
+        "derive",
+        "coarse",
+        "fine",
+        "threshold",
+    }
+    unknown = sorted(set(data) - top)
+    if unknown:
+        raise RecipeError(f"recipe {path} has unknown key(s) {unknown}; known: {sorted(top)}")
+    for key in ("name", "profile", "data"):
+        if key not in data:
+            raise RecipeError(f"recipe {path} needs a `{key}`")
+    profile = get_band_profile(data["profile"])
+    sources = data["data"].get("sources", [])
+    if not sources or not all(isinstance(s, dict) and "kind" in s and "path" in s for s in sources):
+        raise RecipeError(
+            f"recipe {path}: [data] needs sources = [{{kind = ..., path = ...}}, ...]"
+        )
+    seed = int(data.get("seed", 0))
+    derive_table = dict(data.get("derive", {}))
+    derive_table.setdefault("seed", seed)
+    return Recipe(
+        name=str(data["name"]),
+        path=path,
+        work_dir=(path.parent / data.get("work_dir", f"runs/{data['name']}")).resolve(),
+        profile=profile,
+        input_scale=float(data.get("input_scale", profile.scale)),
+        seed=seed,
+        sources=list(sources),
+        derive=_build(DeriveConfig, derive_table, "derive"),
+        coarse=_build(CoarseConfig, data.get("coarse", {}), "coarse"),
+        fine=_build(FineConfig, data.get("fine", {}), "fine"),
+        threshold=_build(ThresholdConfig, data.get("threshold", {}), "threshold"),
+        text=text,
+    )
