@@ -184,6 +184,15 @@ def _seed(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+def _set_header(path: Path, kind: str) -> tuple[int, int, int, int]:
+    """(training samples, bands, sample side, label side) of a set with non-empty train and
+    val splits."""
+    with open_set(path, kind) as h5:
+        n_train = _indices(h5, "train", str(path)).size
+        _indices(h5, "val", str(path))
+        return n_train, len(json.loads(h5.attrs["bands"])), h5["x"].shape[1], h5["y"].shape[1]
+
+
 def train_coarse(recipe: Recipe) -> dict[str, Any]:
     """Train the coarse model: WCE, then fine-tuning with the adjacency loss."""
     from cascade.models import build_coarse_model
@@ -192,11 +201,7 @@ def train_coarse(recipe: Recipe) -> dict[str, Any]:
     cfg: CoarseConfig = recipe.coarse
     work = recipe.work_dir
     path = work / "coarse.h5"
-    with open_set(path, "coarse") as h5:
-        n_train = _indices(h5, "train", str(path)).size
-        _indices(h5, "val", str(path))
-        nb = len(json.loads(h5.attrs["bands"]))
-        cs, grid = h5["x"].shape[1], h5["y"].shape[1]
+    n_train, nb, cs, grid = _set_header(path, "coarse")
     _seed(recipe.seed)
     shapes = ((cs, cs, nb), (grid, grid, 4))
     train = _dataset(
@@ -248,11 +253,7 @@ def train_fine(recipe: Recipe) -> dict[str, Any]:
     cfg: FineConfig = recipe.fine
     work = recipe.work_dir
     path = work / "fine.h5"
-    with open_set(path, "fine") as h5:
-        n_train = _indices(h5, "train", str(path)).size
-        _indices(h5, "val", str(path))
-        nb = len(json.loads(h5.attrs["bands"]))
-        p = h5["x"].shape[1]
+    n_train, nb, p, _ = _set_header(path, "fine")
     _seed(recipe.seed)
     shapes = ((p, p, nb), (p, p, 3))
     train = _dataset(_fine_samples, path, "train", shapes, cfg.batch_size, True, recipe.seed, True)
