@@ -3,7 +3,9 @@
 A model is two files side by side: ``NAME.weights.h5`` (Keras weights) and ``NAME.json`` (the
 sidecar, :class:`ModelSpec`). The architecture is rebuilt from the sidecar and the weights are
 loaded into it; whole-model files are not used because Keras 3 cannot save some backbones
-(seresnext) whole, while weights always round-trip exactly.
+(seresnext) whole, while weights always round-trip exactly. Architecture options beyond the
+backbone (for example a U-Net's ``decoder_filters``) are in ``options``; weights may be stored
+as float16 (``weights_dtype``) and are cast back to float32 on loading.
 
 A *model pair*, what the engine runs, is a folder holding ``coarse.json`` + weights and
 ``fine.json`` + weights (:func:`load_pair_specs`). This module has no TensorFlow in it: reading
@@ -43,6 +45,8 @@ __all__ = [
 
 FORMAT_NAME = "cloud-cascade-model"
 FORMAT_VERSION = 1
+# Storage types of weights files; float16 halves shipped models, loading casts to float32.
+WEIGHTS_DTYPES = ("float32", "float16")
 FINE_CLASS_NAMES = ("cloud", "clear", "nodata")
 
 Role = Literal["coarse", "fine"]
@@ -111,8 +115,10 @@ class ModelSpec:
     stride: int = 32
     classes: tuple[str, ...] = ()
     threshold: float = 0.5
+    options: dict[str, Any] = field(default_factory=dict)
     weights: str = ""
     weights_sha256: str = ""
+    weights_dtype: str = "float32"
     provenance: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
@@ -142,6 +148,12 @@ class ModelSpec:
         expected = CELL_CLASS_NAMES if self.role == "coarse" else FINE_CLASS_NAMES
         if self.role in ("coarse", "fine") and tuple(self.classes) != tuple(expected):
             problems.append(f"classes are {list(self.classes)}, expected {list(expected)}")
+        if self.weights_dtype not in WEIGHTS_DTYPES:
+            problems.append(
+                f"weights_dtype is {self.weights_dtype!r}, expected one of {list(WEIGHTS_DTYPES)}"
+            )
+        if not isinstance(self.options, dict):
+            problems.append(f"options must be a JSON object, got {type(self.options).__name__}")
         if not 0.0 < self.threshold < 1.0:
             problems.append(f"threshold must be in (0, 1), got {self.threshold}")
         if self.normalization.mean and len(self.normalization.mean) != len(self.bands):
@@ -305,10 +317,32 @@ def match_bands(
     for i, n in enumerate(names):
         if n:
             lookup.setdefault(n.upper(), i)
-    missing = [b for b in expected if b.upper() not in lookup]
+    found: list[int] = []
+    missing = []
+    for b in expected:
+        hit = lookup.get(b.upper())
+        if hit is None:
+            # A sensor-independent band ("Blue") also answers to its sensors' names ("B02").
+            hit = next((lookup[a] for a in band_aliases(b) if a in lookup), None)
+        if hit is None:
+            missing.append(b)
+        else:
+            found.append(hit)
     if missing:
         raise BandMismatchError(
             f"{source} lacks band(s) {missing} that the model needs; it has "
             f"{[n for n in names if n]} and the model expects {list(expected)}"
         )
-    return [lookup[b.upper()] for b in expected]
+    return found
+
+
+def band_aliases(name: str) -> list[str]:
+    """Upper-case aliases of a band name in the band profiles (``"Blue"`` -> ``"B02"``, ...)."""
+    from cascade.bands import BAND_PROFILES
+
+    out: list[str] = []
+    for profile in BAND_PROFILES.values():
+        for band in profile.bands:
+            if band.name.upper() == name.upper():
+                out.extend(a.upper() for a in band.aliases if a.upper() not in out)
+    return out

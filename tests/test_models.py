@@ -188,3 +188,30 @@ def test_cli_info_and_mask(model_pair: Path, tmp_path: Path) -> None:
     res = runner.invoke(main, ["info", str(tmp_path)])
     assert res.exit_code == 1
     assert "coarse.json does not exist" in res.output
+
+
+def test_decoder_options_and_float16_weights(tmp_path: Path) -> None:
+    spec = ModelSpec(
+        role="fine",
+        architecture="Unet",
+        backbone="mobilenetv2",
+        bands=BANDS,
+        patch=64,
+        options={"decoder_filters": [32, 16, 16, 8, 8]},
+        weights_dtype="float16",
+    )
+    m = models.build_model(spec)
+    small = models.count_params(m)
+    assert small < models.count_params(models.build_fine_model("Unet", "mobilenetv2", 4, 64))
+    written = models.save_model(m, spec, tmp_path)
+    loaded = models.load_model(ModelSpec.read(tmp_path / "fine.json"), tmp_path)
+    assert written.weights_dtype == "float16"
+    for a, b in zip(m.weights, loaded.weights, strict=True):
+        assert np.asarray(b).dtype == np.float32
+        np.testing.assert_array_equal(np.asarray(a).astype(np.float16), np.asarray(b))
+    with pytest.raises(ArtifactError, match=r"Unet does not take option\(s\) \['colour'\]"):
+        models.build_fine_model("Unet", "mobilenetv2", 4, 64, {"colour": 1})
+    with pytest.raises(ArtifactError, match="decoder_filters must be five positive integers"):
+        models.build_fine_model("Unet", "mobilenetv2", 4, 64, {"decoder_filters": [8, 8]})
+    with pytest.raises(ArtifactError, match=r"weights_dtype is 'int8'"):
+        spec.with_updates(weights_dtype="int8")

@@ -29,6 +29,13 @@ __all__ = [
 COARSE_ARCHITECTURE = "coarse-encoder"
 FINE_ARCHITECTURES = ("Unet", "FPN", "Linknet", "PSPNet")
 PSPNET_MULTIPLE = 48  # 6 x PSPNet's default downsample factor 8
+# Decoder size options each architecture takes (segmentation-models' keyword names).
+FINE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "Unet": ("decoder_filters",),
+    "Linknet": ("decoder_filters",),
+    "FPN": ("pyramid_block_filters",),
+    "PSPNet": ("psp_conv_filters",),
+}
 
 
 def _check_backbone(backbone: str) -> None:
@@ -71,20 +78,57 @@ def build_coarse_model(backbone: str = "resnet18", bands: int = 7) -> keras.Mode
     return keras.Model(encoder.input, out, name=f"coarse_{backbone}")
 
 
+def _check_options(arch: str, options: dict[str, Any]) -> dict[str, Any]:
+    allowed = FINE_OPTIONS[arch]
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise ArtifactError(
+            f"{arch} does not take option(s) {unknown}; it takes {sorted(allowed) or 'none'}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in ("decoder_filters",):
+            ok = (
+                isinstance(value, (list, tuple))
+                and len(value) == 5
+                and all(isinstance(v, int) and v > 0 for v in value)
+            )
+            if not ok:
+                raise ArtifactError(
+                    f"{arch} option {key} must be five positive integers (one per decoder "
+                    f"stage, from the deepest), got {value!r}"
+                )
+            out[key] = tuple(value)
+        else:
+            if not (isinstance(value, int) and value > 0):
+                raise ArtifactError(
+                    f"{arch} option {key} must be a positive integer, got {value!r}"
+                )
+            out[key] = value
+    return out
+
+
 def build_fine_model(
-    architecture: str = "Unet", backbone: str = "resnet18", bands: int = 7, patch: int = 256
+    architecture: str = "Unet",
+    backbone: str = "resnet18",
+    bands: int = 7,
+    patch: int = 256,
+    options: dict[str, Any] | None = None,
 ) -> keras.Model:
     """Fine model: a segmentation-models network on ``(patch, patch, bands)`` windows.
 
     Output ``(patch, patch, 3)`` sigmoid probabilities of Cloud / Clear / No Data (the
     paper's choice of sigmoid over softmax). ``architecture`` is one of Unet, FPN, Linknet,
-    PSPNet; the encoder starts from random weights.
+    PSPNet; the encoder starts from random weights. ``options`` sizes the decoder
+    (:data:`FINE_OPTIONS`: e.g. ``{"decoder_filters": [64, 48, 32, 16, 8]}`` for a compact
+    U-Net).
     """
     arch = {a.lower(): a for a in FINE_ARCHITECTURES}.get(architecture.lower())
     if arch is None:
         raise ArtifactError(
             f"unknown fine architecture {architecture!r}; expected one of {FINE_ARCHITECTURES}"
         )
+    kwargs = _check_options(arch, dict(options or {}))
     _check_backbone(backbone)
     if arch == "PSPNet" and patch % PSPNET_MULTIPLE:
         raise ArtifactError(
@@ -101,6 +145,7 @@ def build_fine_model(
             classes=3,
             activation="sigmoid",
             encoder_weights=None,
+            **kwargs,
         )
 
 
@@ -112,8 +157,12 @@ def build_model(spec: ModelSpec) -> keras.Model:
                 f"coarse architecture {spec.architecture!r} is unknown; expected "
                 f"{COARSE_ARCHITECTURE!r}"
             )
+        if spec.options:
+            raise ArtifactError(f"the coarse model takes no options, got {sorted(spec.options)}")
         return build_coarse_model(spec.backbone, len(spec.bands))
-    return build_fine_model(spec.architecture, spec.backbone, len(spec.bands), spec.patch)
+    return build_fine_model(
+        spec.architecture, spec.backbone, len(spec.bands), spec.patch, spec.options
+    )
 
 
 def save_model(
@@ -144,6 +193,8 @@ def save_model(
     os.close(fd)
     try:
         model.save_weights(tmp_name, overwrite=True)
+        if spec.weights_dtype != "float32":
+            _cast_weights_file(tmp_name, spec.weights_dtype)
         written = spec.with_updates(weights=weights.name, weights_sha256=sha256_file(tmp_name))
         os.replace(tmp_name, weights)
     finally:
@@ -151,6 +202,42 @@ def save_model(
             os.unlink(tmp_name)
     written.write(sidecar, overwrite=True)
     return written
+
+
+def _cast_weights_file(path: str, dtype: str) -> None:
+    """Rewrite a Keras weights file with its float32 arrays stored as ``dtype``.
+
+    Keras casts each array to its variable's dtype when loading, so a float16 file loads into
+    the float32 model as the float16-rounded weights (half the bytes on disk).
+    """
+    import h5py
+
+    fd, cast_name = tempfile.mkstemp(suffix=".weights.h5", dir=os.path.dirname(path) or ".")
+    os.close(fd)
+    try:
+        with h5py.File(path, "r") as src, h5py.File(cast_name, "w") as dst:
+            dst.attrs.update(src.attrs)
+
+            def copy(name: str, obj: Any) -> None:
+                if isinstance(obj, h5py.Group):
+                    dst.require_group(name).attrs.update(obj.attrs)
+                    return
+                data = obj[()]
+                if isinstance(data, np.ndarray) and data.dtype == np.float32:
+                    data = data.astype(dtype)
+                big = isinstance(data, np.ndarray) and data.size >= 1024
+                dst.create_dataset(
+                    name,
+                    data=data,
+                    compression="gzip" if big else None,
+                    shuffle=big,
+                ).attrs.update(obj.attrs)
+
+            src.visititems(copy)
+        os.replace(cast_name, path)
+    finally:
+        if os.path.exists(cast_name):
+            os.unlink(cast_name)
 
 
 def load_model(spec: ModelSpec, folder: str | Path) -> keras.Model:
