@@ -20,6 +20,7 @@ from training.losses import (
     CoarseLoss,
     LossConfigError,
     SdnMetric,
+    StagedCoarseLoss,
     WeightedCrossEntropy,
     adjacency_count,
     adjacency_count_tf,
@@ -285,6 +286,21 @@ def test_coarse_loss_is_wce_plus_adjacency() -> None:
         wce + adj, rel=1e-6
     )
     assert float(adjacency_loss(gamma=2.5)(y_true, y_pred)) == pytest.approx(2.5 * adj, rel=1e-6)
+
+
+def test_staged_coarse_loss_switches_the_adjacency_term_inside_a_traced_function() -> None:
+    rng = np.random.default_rng(8)
+    y_true = tf.constant(random_onehot(rng, (2, 6, 6)))
+    y_pred = tf.constant(random_probs(rng, (2, 6, 6), scale=6.0))
+    full = coarse_loss([1.0, 2.0, 1.0, 0.5], [1.0, 0.5, 1.0, 1.0], gamma=1.0)
+    staged = StagedCoarseLoss(full)
+    traced = tf.function(lambda t, p: staged(t, p))
+    wce = float(full.wce(y_true, y_pred))
+    assert float(traced(y_true, y_pred)) == pytest.approx(wce, rel=1e-6)
+    staged.with_adjacency.assign(1.0)
+    assert float(traced(y_true, y_pred)) == pytest.approx(float(full(y_true, y_pred)), rel=1e-6)
+    assert float(full(y_true, y_pred)) > wce
+    assert traced.experimental_get_tracing_count() == 1
 
 
 def test_adjacency_loss_default_weights() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -217,3 +218,63 @@ def main_cli():  # type: ignore[no-untyped-def]
     from cascade.cli import main
 
     return main
+
+
+def test_an_interrupted_stage_resumes_and_a_finished_one_is_kept(tmp_path: Path) -> None:
+    import keras
+    import tensorflow as tf
+
+    from training.recipe import FitConfig
+    from training.train import _fit, _read_history_csv
+
+    def model() -> keras.Model:
+        keras.utils.set_random_seed(0)
+        inp = keras.Input((8, 8, 2))
+        out = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")(inp)
+        return keras.Model(inp, out)
+
+    rng = np.random.default_rng(0)
+    x = rng.random((16, 8, 8, 2), dtype=np.float32)
+    y = (x[..., :1] > 0.5).astype(np.float32)
+    train = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(4)
+    val = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    cfg = FitConfig(epochs=4, batch_size=4, optimizer="adam", learning_rate=0.05, patience=10)
+
+    class PowerCut(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if epoch == 1:
+                raise RuntimeError("power cut")
+
+    def fit(m: keras.Model, fingerprint: str, *extra: Any) -> dict[str, Any]:
+        return _fit(
+            m, "s", tmp_path, train, val, cfg, 16, 4, "binary_crossentropy", [],
+            extra_callbacks=extra, fingerprint=fingerprint,
+        )  # fmt: skip
+
+    with pytest.raises(RuntimeError, match="power cut"):
+        fit(model(), "a", PowerCut())
+    before = _read_history_csv(tmp_path / "s.history.csv")
+    assert before["epoch"] == [0, 1]
+    assert (tmp_path / "s.backup").is_dir()
+
+    resumed_model = model()
+    resumed = fit(resumed_model, "a")
+    assert resumed["resumed"]
+    assert _read_history_csv(tmp_path / "s.history.csv")["epoch"] == [0, 1, 2, 3]
+    assert resumed["epochs"]["loss"][:2] == before["loss"]
+    # It went on from the backed-up weights: epoch 3's loss is below epoch 2's, not a restart
+    # from the initial loss.
+    assert resumed["epochs"]["loss"][2] < resumed["initial"]["loss"]
+    assert not (tmp_path / "s.backup").exists()
+
+    # Run again with the same recipe and set: the finished stage is kept, its best weights load.
+    kept_model = model()
+    kept = fit(kept_model, "a")
+    assert kept["reused"]
+    for a, b in zip(kept_model.weights, resumed_model.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Another recipe or training set starts over.
+    fresh = fit(model(), "b")
+    assert not fresh["resumed"]
+    assert "reused" not in fresh
+    assert _read_history_csv(tmp_path / "s.history.csv")["epoch"] == [0, 1, 2, 3]

@@ -40,6 +40,7 @@ class FitConfig:
     momentum: float = 0.9
     patience: int = 5
     steps_per_epoch: int | None = None
+    validation_steps: int | None = None  # default: steps_per_epoch if set, else the whole split
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam", "rmsprop"):
@@ -67,6 +68,25 @@ class FineConfig(FitConfig):
 
     architecture: str = "Unet"
     backbone: str = "resnet18"
+    decoder_filters: tuple[int, ...] | None = None  # Unet/Linknet decoder widths, deepest first
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Architecture options for :func:`cascade.models.build_fine_model`."""
+        return {} if self.decoder_filters is None else {"decoder_filters": self.decoder_filters}
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """How the model pair is written."""
+
+    weights_dtype: str = "float32"  # "float16" halves the files; loading casts back
+
+    def __post_init__(self) -> None:
+        if self.weights_dtype not in ("float32", "float16"):
+            raise RecipeError(
+                f"weights_dtype must be 'float32' or 'float16', got {self.weights_dtype!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -97,6 +117,7 @@ class Recipe:
     coarse: CoarseConfig
     fine: FineConfig
     threshold: ThresholdConfig
+    export: ExportConfig = field(default_factory=ExportConfig)
     text: str = field(repr=False, default="")
 
     @property
@@ -181,6 +202,7 @@ def load_recipe(path: str | Path) -> Recipe:
         "coarse",
         "fine",
         "threshold",
+        "export",
     }
     unknown = sorted(set(data) - top)
     if unknown:
@@ -209,5 +231,6 @@ def load_recipe(path: str | Path) -> Recipe:
         coarse=_build(CoarseConfig, data.get("coarse", {}), "coarse"),
         fine=_build(FineConfig, data.get("fine", {}), "fine"),
         threshold=_build(ThresholdConfig, data.get("threshold", {}), "threshold"),
+        export=_build(ExportConfig, data.get("export", {}), "export"),
         text=text,
     )
