@@ -27,6 +27,7 @@ from cascade._files import atomic_output
 from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, NODATA, PARTLY_CLOUDY
 from cascade.errors import InputArrayError
 from cascade.geometry import SceneGeometry
+from cascade.quicklook import decimation, quicklook
 
 __all__ = ["DemoResult", "generate_scene", "run_demo"]
 
@@ -107,20 +108,10 @@ class DemoResult:
 def _quicklook(
     scene: np.ndarray, mask: np.ndarray, routed: np.ndarray, geometry: SceneGeometry
 ) -> npt.NDArray[np.uint8]:
-    """RGB of bands (3, 2, 1) with cloud tinted red, No Data grey, routed cells outlined."""
-    rgb = scene[[3, 2, 1]].transpose(1, 2, 0).astype(np.float32)
-    rgb = np.clip(rgb / 10000.0 * 255.0 * 1.5, 0, 255)
-    rgb[mask == CLOUD] = 0.5 * rgb[mask == CLOUD] + 0.5 * np.array([255.0, 40.0, 40.0])
-    rgb[mask == NODATA] = 90.0
-    step = max(1, max(geometry.height, geometry.width) // 1024)
-    c, t = geometry.core, step  # outlines `step` pixels wide survive the downsampling
-    yellow = (255.0, 230.0, 0.0)
-    for row, col in routed:
-        r0, c0 = row * c, col * c
-        r1, c1 = min(r0 + c, geometry.height), min(c0 + c, geometry.width)
-        rgb[r0:r1, c0 : c0 + t] = rgb[r0:r1, c1 - t : c1] = yellow
-        rgb[r0 : r0 + t, c0:c1] = rgb[r1 - t : r1, c0:c1] = yellow
-    return rgb[::step, ::step].astype(np.uint8)
+    """Natural colour (bands 3, 2, 1) beside the mask over it, routed cells outlined."""
+    step = decimation(*mask.shape)
+    rgb = scene[[3, 2, 1], ::step, ::step].astype(np.float32) / 10000.0
+    return quicklook(rgb, mask[::step, ::step], routed, geometry.core / step)
 
 
 def run_demo(

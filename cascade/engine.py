@@ -161,7 +161,9 @@ class EngineConfig:
     model (default: the model's own); ``batch_size``: fine patches per model call;
     ``pad_mode``: how windows are filled beyond the scene edge; ``strip_rows``: rows per read
     when pooling; ``keep_probabilities``: also return the cloud probability raster (4 bytes a
-    pixel); ``prefetch``: prepare the next fine batch in a background thread.
+    pixel); ``prefetch``: prepare the next fine batch in a background thread;
+    ``input_scale``: TOA reflectance per unit of the input (default: the model's, e.g. 1e-4
+    for Sentinel-2 L1C digital numbers; 1.0 for inputs already in reflectance).
     """
 
     router: str | Router = "cascade"
@@ -172,12 +174,20 @@ class EngineConfig:
     strip_rows: int = DEFAULT_STRIP_ROWS
     keep_probabilities: bool = False
     prefetch: bool = True
+    input_scale: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise CascadeError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.strip_rows < 1:
             raise CascadeError(f"strip_rows must be >= 1, got {self.strip_rows}")
+        if self.input_scale is not None and not (
+            np.isfinite(self.input_scale) and self.input_scale > 0
+        ):
+            raise CascadeError(
+                f"input_scale must be a positive number (reflectance per input unit, e.g. "
+                f"1e-4 for Sentinel-2 DN), got {self.input_scale}"
+            )
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise CascadeError(f"threshold must be in (0, 1), got {self.threshold}")
         get_router(self.router, confidence=self.confidence)  # validates name and options
@@ -195,6 +205,7 @@ class EngineConfig:
             "batch_size": self.batch_size,
             "pad_mode": self.pad_mode,
             "strip_rows": self.strip_rows,
+            "input_scale": self.input_scale,
         }
 
 
@@ -354,7 +365,10 @@ def run_cascade(
     g = model.geometry(source.height, source.width)
     router = get_router(config.router, confidence=config.confidence)
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
-    gain, offset = model.fine_spec.normalization.coefficients(len(model.bands))
+    norm = model.fine_spec.normalization
+    if config.input_scale is not None:
+        norm = dataclasses.replace(norm, scale=config.input_scale)
+    gain, offset = norm.coefficients(len(model.bands))
 
     # 1. Strips: pool for the coarse model, note No Data.
     t0 = time.perf_counter()

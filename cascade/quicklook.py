@@ -1,0 +1,64 @@
+"""Quicklook pictures of a mask: natural colour beside the mask over it (numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from cascade.classes import CLOUD, NODATA
+
+__all__ = ["decimation", "quicklook"]
+
+CLOUD_TINT = np.array([255.0, 40.0, 40.0], np.float32)
+ROUTED_OUTLINE = np.array([255.0, 230.0, 0.0], np.float32)
+
+
+def _stretch(rgb: np.ndarray, valid: np.ndarray) -> npt.NDArray[np.float32]:
+    """Reflectance to 0..255 with a 2-98 % stretch shared by the three bands."""
+    vals = rgb[:, valid] if valid.any() else rgb.reshape(3, -1)
+    lo, hi = np.percentile(vals, [2, 98]) if vals.size else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1e-6
+    out = (rgb.transpose(1, 2, 0) - lo) / (hi - lo) * 255.0
+    return np.clip(out, 0, 255).astype(np.float32)
+
+
+def decimation(height: int, width: int, max_side: int = 1024) -> int:
+    """The pixel step that brings the longer side to at most ``max_side``."""
+    return max(1, -(-max(height, width) // max_side))
+
+
+def quicklook(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    routed: np.ndarray | None = None,
+    core: float = 248.0,
+) -> npt.NDArray[np.uint8]:
+    """Two panels side by side, ``(H, 2 * W + 8, 3)`` uint8.
+
+    ``rgb``: ``(3, H, W)`` red, green, blue (any linear unit, e.g. reflectance); ``mask``:
+    ``(H, W)`` 0 clear, 1 cloud, 255 no data; ``routed``: ``(n, 2)`` grid cells the fine model
+    ran on, outlined in yellow on the right panel; ``core``: a cell's side in these pixels
+    (248 / step for a picture decimated by ``step``, see :func:`decimation`). Left: natural
+    colour; right: cloud tinted red, No Data grey.
+    """
+    if rgb.ndim != 3 or rgb.shape[0] != 3 or rgb.shape[1:] != mask.shape:
+        raise ValueError(
+            f"quicklook needs rgb (3, H, W) and mask (H, W) of the same H, W; got rgb "
+            f"{rgb.shape} and mask {mask.shape}"
+        )
+    h, w = mask.shape
+    base = _stretch(rgb.astype(np.float32), mask != NODATA)
+    base[mask == NODATA] = 90.0
+    over = base.copy()
+    cloud = mask == CLOUD
+    over[cloud] = 0.5 * over[cloud] + 0.5 * CLOUD_TINT
+    cells = np.asarray(routed if routed is not None else np.zeros((0, 2)), int).reshape(-1, 2)
+    for row, col in cells:
+        r0, c0 = round(row * core), round(col * core)
+        r1, c1 = min(round((row + 1) * core), h), min(round((col + 1) * core), w)
+        if r0 >= h or c0 >= w:
+            continue
+        over[r0:r1, c0] = over[r0:r1, c1 - 1] = ROUTED_OUTLINE
+        over[r0, c0:c1] = over[r1 - 1, c0:c1] = ROUTED_OUTLINE
+    gap = np.full((h, 8, 3), 255.0, np.float32)
+    return np.concatenate([base, gap, over], axis=1).astype(np.uint8)
