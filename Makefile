@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # Re-install when the package metadata or the pins change.
 DEPS   := pyproject.toml constraints.txt
 
-.PHONY: run test lint pytest bench bench-engine bench-simulate lock clean
+.PHONY: run demo test lint pytest bench bench-engine bench-simulate lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,14 @@ $(VENV)/.installed-test: $(DEPS) | $(BIN)/python
 	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
 	touch $@ $(VENV)/.installed-run
 
-## run: the main job (until the shipped model exists: the cascade's geometry on a generated scene)
+## run: the main job: mask the real sample scene with the shipped model, mask + quicklook PNG
 run: $(VENV)/.installed-run
+	mkdir -p demo-output
+	$(BIN)/cascade mask sample/s2cloudless_scene.tif demo-output/sample_mask.tif \
+		--quicklook demo-output/sample_quicklook.png --overwrite
+
+## demo: the cascade's geometry with oracle models on a generated scene (no trained model)
+demo: $(VENV)/.installed-run
 	$(BIN)/cascade demo --size 2600 --out demo-output --overwrite
 
 ## test: lint, type-check and the test suite
@@ -50,6 +56,12 @@ bench-engine: $(VENV)/.installed-run
 ## bench-simulate: a full-size simulated scene to disk, peak RSS (about 2 min)
 bench-simulate: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.simulate
+
+## bench-batch: scenes per hour with 1 and 2 Dask workers, per-worker memory (MODEL=dir to pick
+## the model pair; default models/sentinel2-l1c-7)
+.PHONY: bench-batch
+bench-batch: $(VENV)/.installed-run
+	$(BIN)/python -m benchmarks.batch $(if $(MODEL),--model $(MODEL))
 
 ## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
 lock:

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -81,15 +82,83 @@ def grid(height: int, width: int, patch: int, margin: int, stride: int, as_json:
     )
 
 
+def pick_model(
+    model: str | None, source: str | list[str], resampling: str = "bilinear", quiet: bool = False
+) -> Path:
+    """The model pair folder for ``--model`` (a folder or a shipped name), or, without it, the
+    shipped pair that fits the source's bands (said on stderr)."""
+    from cascade.pretrained import choose_model, resolve_model
+
+    if model is not None:
+        return resolve_model(model)
+    from cascade import io
+
+    with io.open_source(source, resampling=resampling) as src:
+        names = list(src.band_names)
+    where = source if isinstance(source, str) else f"{source[0]} (+{len(source) - 1} files)"
+    choice = choose_model(names, source=str(where))
+    if not quiet:
+        click.echo(f"model: shipped {choice.name} ({choice.reason})", err=True)
+    return choice.folder
+
+
+def write_quicklook(
+    path: str | Path,
+    source: str | list[str],
+    result: Any,
+    model_path: Path,
+    resampling: str = "bilinear",
+    overwrite: bool = False,
+) -> Path:
+    """The PNG of :func:`cascade.quicklook.quicklook` for a masked scene, read decimated."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    from cascade import io
+    from cascade._files import atomic_output
+    from cascade.artifacts import load_pair_specs, match_bands
+    from cascade.quicklook import decimation, quicklook
+
+    bands = load_pair_specs(model_path, verify_weights=False).bands
+    rgb_in_model = match_bands(bands, ["Red", "Green", "Blue"], source="the model")
+    mask = result.mask
+    step = decimation(*mask.shape)
+    with io.open_source(source, resampling=resampling) as src:
+        in_source = match_bands(src.band_names, bands)
+        idx = [in_source[i] for i in rgb_in_model]
+        rows = []
+        strip = 512 * step
+        for r0 in range(0, src.height, strip):
+            block = src.read(idx, r0, min(src.height, r0 + strip))
+            rows.append(block[:, ::step, ::step].astype(np.float32))
+    picture = quicklook(
+        np.concatenate(rows, axis=1),
+        mask[::step, ::step],
+        np.argwhere(result.routed),
+        result.geometry.core / step,
+    )
+    with atomic_output(Path(path), overwrite=overwrite) as tmp:
+        iio.imwrite(tmp, picture, extension=".png")
+    return Path(path)
+
+
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @click.argument("output", type=click.Path(dir_okay=False))
 @click.option(
     "--model",
     "model_dir",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Model pair folder (coarse.json, fine.json and their weights).",
+    default=None,
+    help="Model pair folder (coarse.json, fine.json and their weights) or a shipped model's "
+    "name (sentinel2-l1c-7, rgbn). Default: the shipped pair that fits the input's bands.",
+)
+@click.option(
+    "--scale",
+    "input_scale",
+    type=float,
+    default=None,
+    help="TOA reflectance per input unit (default: the model's: 1e-4 for sentinel2-l1c-7 "
+    "digital numbers, 1 for rgbn, which expects reflectance).",
 )
 @click.option(
     "--router",
@@ -129,6 +198,13 @@ def grid(height: int, width: int, patch: int, margin: int, stride: int, as_json:
     default=None,
     help="Write the JSON run report here (default: OUTPUT with .json).",
 )
+@click.option(
+    "--quicklook",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write a PNG: natural colour beside the mask over it (cells the fine model ran "
+    "on outlined).",
+)
 @click.option("--batch-size", default=8, show_default=True, help="Fine patches per model call.")
 @click.option(
     "--resampling",
@@ -144,13 +220,15 @@ def mask(
     ctx: click.Context,
     inputs: tuple[str, ...],
     output: str,
-    model_dir: str,
+    model_dir: str | None,
+    input_scale: float | None,
     router: str,
     confidence: float | None,
     threshold: float | None,
     probabilities: str | None,
     coarse_grid: str | None,
     report: str | None,
+    quicklook: str | None,
     batch_size: int,
     resampling: str,
     overwrite: bool,
@@ -175,8 +253,15 @@ def mask(
     bar = None
     try:
         config = EngineConfig(
-            router=router, confidence=confidence, threshold=threshold, batch_size=batch_size
+            router=router,
+            confidence=confidence,
+            threshold=threshold,
+            batch_size=batch_size,
+            input_scale=input_scale,
         )
+        if quicklook and Path(quicklook).exists() and not overwrite:
+            raise CascadeError(f"{quicklook} already exists; pass --overwrite to replace it")
+        model_path = pick_model(model_dir, source, resampling, quiet)
 
         def progress(done: int, total: int) -> None:
             nonlocal bar
@@ -191,7 +276,7 @@ def mask(
         result = mask_scene(
             source,
             output,
-            model_dir,
+            model_path,
             config=config,
             probabilities=probabilities,
             coarse_grid=coarse_grid,
@@ -200,6 +285,8 @@ def mask(
             resampling=resampling,
             progress=progress,
         )
+        if quicklook:
+            write_quicklook(quicklook, source, result, model_path, resampling, overwrite)
     except (CascadeError, OSError) as exc:
         raise _fail(exc) from exc
     finally:
@@ -220,11 +307,12 @@ def mask(
 @click.argument("model_dir", type=click.Path(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the sidecars as JSON.")
 def info(model_dir: str, as_json: bool) -> None:
-    """Describe the model pair in MODEL_DIR and check its files."""
+    """Describe the model pair in MODEL_DIR (or a shipped one by name) and check its files."""
     from cascade.artifacts import load_pair_specs
+    from cascade.pretrained import resolve_model
 
     try:
-        specs = load_pair_specs(model_dir)
+        specs = load_pair_specs(resolve_model(model_dir))
     except CascadeError as exc:
         raise _fail(exc) from exc
     if as_json:
@@ -399,13 +487,22 @@ def train_derive(recipe: str, overwrite: bool) -> None:
     click.echo(json.dumps(summary, indent=2))
 
 
+_RESTART = click.option(
+    "--restart",
+    is_flag=True,
+    help="Train from scratch even where an earlier run of this recipe finished or was "
+    "interrupted (by default finished stages are kept and interrupted ones resume).",
+)
+
+
 @train.command("coarse")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-def train_coarse_cmd(recipe: str) -> None:
+@_RESTART
+def train_coarse_cmd(recipe: str, restart: bool) -> None:
     """Train the coarse model (WCE, then the adjacency loss)."""
     from training.train import train_coarse
 
-    hist = _stage(train_coarse, _recipe(recipe))
+    hist = _stage(train_coarse, _recipe(recipe), restart=restart)
     for stage, h in hist.items():
         click.echo(
             f"coarse {stage}: loss {h['initial']['loss']:.4f} -> "
@@ -416,11 +513,12 @@ def train_coarse_cmd(recipe: str) -> None:
 
 @train.command("fine")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-def train_fine_cmd(recipe: str) -> None:
+@_RESTART
+def train_fine_cmd(recipe: str, restart: bool) -> None:
     """Train the fine model."""
     from training.train import train_fine
 
-    h = _stage(train_fine, _recipe(recipe))
+    h = _stage(train_fine, _recipe(recipe), restart=restart)
     click.echo(
         f"fine: loss {h['initial']['loss']:.4f} -> {min(h['epochs']['loss']):.4f} "
         f"(best train), val {min(h['epochs'].get('val_loss', [float('nan')])):.4f}"
@@ -452,12 +550,23 @@ def train_export(recipe: str, out_dir: str, overwrite: bool) -> None:
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--overwrite", is_flag=True, help="Replace existing sets and models.")
+@_RESTART
 @click.pass_context
-def train_all(ctx: click.Context, recipe: str, out_dir: str, overwrite: bool) -> None:
-    """derive, coarse, fine, tune-threshold and export in one go."""
-    ctx.invoke(train_derive, recipe=recipe, overwrite=overwrite)
-    ctx.invoke(train_coarse_cmd, recipe=recipe)
-    ctx.invoke(train_fine_cmd, recipe=recipe)
+def train_all(
+    ctx: click.Context, recipe: str, out_dir: str, overwrite: bool, restart: bool
+) -> None:
+    """derive, coarse, fine, tune-threshold and export in one go.
+
+    Run again after an interruption, it keeps the derived sets and the finished stages and
+    resumes the interrupted one; --overwrite derives the sets anew (and so retrains).
+    """
+    work = _recipe(recipe).work_dir
+    if overwrite or not all((work / f).exists() for f in ("coarse.h5", "fine.h5")):
+        ctx.invoke(train_derive, recipe=recipe, overwrite=overwrite)
+    else:
+        click.echo(f"using the training sets in {work} (--overwrite derives them anew)")
+    ctx.invoke(train_coarse_cmd, recipe=recipe, restart=restart)
+    ctx.invoke(train_fine_cmd, recipe=recipe, restart=restart)
     ctx.invoke(train_tune, recipe=recipe)
     ctx.invoke(train_export, recipe=recipe, out_dir=out_dir, overwrite=overwrite)
 
@@ -498,3 +607,216 @@ def demo(size: int, seed: int, out_dir: str | None, overwrite: bool) -> None:
         click.echo(f"wrote {path}")
     if not result.exact:
         raise click.ClickException("the assembled mask differs from the known mask")
+
+
+@main.command("batch")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option(
+    "--out-dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for NAME_mask.tif, NAME_mask.json and batch-report.json (created if missing).",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    default=None,
+    help="Model pair folder (every worker must be able to read it at this path) or a shipped "
+    "model's name. Default: the shipped pair that fits the first scene's bands.",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="A running Dask scheduler (tcp://host:8786) to send the scenes to; "
+    "default: a local cluster on this machine.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local cluster: worker processes (default: one per core, 3 GB of memory each). "
+    "With --scheduler: wait until this many workers have joined.",
+)
+@click.option(
+    "--threads-per-worker",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Local cluster: scenes each worker masks at once (default 1).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="How many more times a scene is submitted after the worker running it died.",
+)
+@click.option(
+    "--router",
+    type=click.Choice(["cascade", "all", "none"]),
+    default="cascade",
+    show_default=True,
+    help="cascade: fine model on Partly Cloudy cells; all: on every cell; none: coarse only.",
+)
+@click.option(
+    "--confidence",
+    type=float,
+    default=None,
+    help="With --router cascade, also route cells whose top coarse probability is below this.",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Cloud probability threshold (default: the model's).",
+)
+@click.option("--batch-size", default=8, show_default=True, help="Fine patches per model call.")
+@click.option(
+    "--resampling",
+    default="bilinear",
+    show_default=True,
+    help="How coarser band files are resampled onto the finest grid.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Redo scenes whose outputs exist, also those made from other inputs, model or settings.",
+)
+@click.option("-v", "--verbose", count=True, help="Log every scene and its fine-stage progress.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or table; only errors.")
+@click.pass_context
+def batch_command(
+    ctx: click.Context,
+    inputs: tuple[str, ...],
+    out_dir: str,
+    model_dir: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    threads_per_worker: int | None,
+    retries: int,
+    router: str,
+    confidence: float | None,
+    threshold: float | None,
+    batch_size: int,
+    resampling: str,
+    overwrite: bool,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    """Mask every scene of INPUTS on a Dask cluster, one mask and report each in --out-dir.
+
+    INPUTS are raster files, folders of band files (one scene each), globs ('scenes/*.tif',
+    quoted) and text files listing them one per line (@scenes.txt or scenes.txt). Scene NAME
+    gets NAME_mask.tif and NAME_mask.json. Masks that exist and were made from the same
+    inputs, model and settings are skipped; others are left alone unless --overwrite. A table
+    of the scenes goes to stdout and everything to OUT_DIR/batch-report.json. Exit code 1 when
+    a scene failed or exists with other settings.
+    """
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from cascade.batch import (
+        BatchReport,
+        SceneResult,
+        plan_scenes,
+        run_batch,
+        set_dask_log_level,
+    )
+    from cascade.engine import EngineConfig
+
+    quiet = quiet or ctx.find_root().params.get("quiet", False)
+    verbose = verbose or ctx.find_root().params.get("verbose", 0)
+    _set_log_level(verbose, quiet)
+    # Dask's own INFO lines (every connection, every worker) only with -vv.
+    set_dask_log_level(logging.ERROR if quiet else logging.INFO if verbose > 1 else logging.WARNING)
+    batch_log = logging.getLogger("cascade.batch")
+    try:
+        config = EngineConfig(
+            router=router, confidence=confidence, threshold=threshold, batch_size=batch_size
+        )
+        n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
+    except (CascadeError, OSError) as exc:
+        raise _fail(exc) from exc
+
+    bar = tqdm(total=n_scenes, unit="scene", desc="batch", file=sys.stderr, disable=quiet)
+    failed = 0
+
+    def progress(result: SceneResult, done: int, total: int) -> None:
+        nonlocal failed
+        failed += result.status in ("failed", "exists-differs")
+        bar.update(done - bar.n)
+        if failed:
+            bar.set_postfix(not_done=failed)
+
+    def fine_progress(scene: str, done: int, total: int) -> None:
+        batch_log.info("%s: fine stage %d/%d patches", scene, done, total)
+
+    try:
+        with logging_redirect_tqdm():
+            report: BatchReport = run_batch(
+                inputs,
+                out_dir,
+                model_dir,
+                config=config,
+                scheduler=scheduler,
+                workers=workers,
+                threads_per_worker=threads_per_worker,
+                overwrite=overwrite,
+                retries=retries,
+                resampling=resampling,
+                progress=progress,
+                fine_progress=fine_progress if verbose and not quiet else None,
+            )
+    except (CascadeError, OSError) as exc:
+        raise _fail(exc) from exc
+    finally:
+        bar.close()
+    t = report.totals
+    if not quiet:
+        _batch_table(report)
+        rate = t["scenes_per_hour"]
+        click.echo(
+            f"{t['scenes']} scene{'' if t['scenes'] == 1 else 's'}: {t['ok']} ok, "
+            f"{t['skipped']} skipped, {t['failed']} failed, "
+            f"{t['exists_differs']} exist and differ; {t['wall_s']:.1f} s"
+            + (f", {rate:.1f} scenes/h" if rate else "")
+            + f"; report {report.path}"
+        )
+    if not report.ok:
+        problems = []
+        if t["failed"]:
+            problems.append(f"{t['failed']} scene(s) failed")
+        if t["exists_differs"]:
+            problems.append(
+                f"{t['exists_differs']} scene(s) have outputs made from other inputs, model or "
+                "settings (pass --overwrite to redo them)"
+            )
+        raise click.ClickException(f"{' and '.join(problems)}; see {report.path}")
+
+
+def _batch_table(report: Any) -> None:
+    """Print one line per scene: name, status, time, patches, attempts, worker; then errors."""
+    rows = [("scene", "status", "time", "patches", "attempts", "worker")]
+    for s in report.scenes:
+        rows.append(
+            (
+                s.name,
+                s.status,
+                f"{s.seconds:.1f} s",
+                "" if s.patches_run is None else str(s.patches_run),
+                str(s.attempts),
+                s.worker or "",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    right = {2, 3, 4}
+    for r in rows:
+        click.echo(
+            "  ".join(
+                c.rjust(w) if i in right else c.ljust(w)
+                for i, (c, w) in enumerate(zip(r, widths, strict=True))
+            ).rstrip()
+        )
+    for s in report.scenes:
+        if s.error:
+            click.echo(f"{s.name}: {s.error}")

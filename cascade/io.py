@@ -33,7 +33,11 @@ from cascade.errors import CascadeError
 __all__ = [
     "InputError",
     "RasterSource",
+    "band_files_in",
+    "has_band_token",
+    "is_raster_name",
     "open_source",
+    "read_tags",
     "scaled_transform",
     "write_raster",
 ]
@@ -334,3 +338,34 @@ def write_raster(
         except RasterioError as exc:
             raise CascadeError(f"cannot write {path}: {exc}") from exc
     return Path(path)
+
+
+def read_tags(path: str | Path) -> dict[str, str]:
+    """The dataset-level tags of a raster as strings (JSON-valued tags stay JSON text).
+
+    Raises :class:`InputError` when ``path`` is missing or not a readable raster.
+    """
+    ds = _open(Path(path))
+    try:
+        return {str(k): str(v) for k, v in ds.tags().items()}
+    except RasterioError as exc:
+        raise InputError(f"cannot read the tags of {path}: {exc}") from exc
+    finally:
+        ds.close()
+
+
+def band_files_in(folder: str | Path) -> list[Path]:
+    """The raster files :func:`open_source` reads from a folder of band files, in its order."""
+    return sorted(
+        p for p in Path(folder).iterdir() if p.suffix.lower() in _RASTER_SUFFIXES and p.is_file()
+    )
+
+
+def has_band_token(path: str | Path) -> bool:
+    """True when a file name ends in a band token (``B01.tif``, ``..._B8A.jp2``)."""
+    return _BAND_TOKEN.search(Path(path).stem) is not None
+
+
+def is_raster_name(path: str | Path) -> bool:
+    """True when a file name has a raster suffix :func:`open_source` looks for in folders."""
+    return Path(path).suffix.lower() in _RASTER_SUFFIXES

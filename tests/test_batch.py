@@ -1,0 +1,294 @@
+"""`cascade batch` on a real Dask LocalCluster of 2 worker processes and a real tiny model pair.
+
+One cluster and one model pair serve the whole module. Scenes are 300 x 400 px (a 2 x 2 cell
+grid) and the router is ``all``, so that the fine model runs on every cell of every scene.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from cascade.artifacts import ModelSpec, Normalization
+from cascade.batch import BatchError, BatchReport, expand_inputs, plan_scenes, run_batch
+from cascade.cli import main
+from cascade.engine import EngineConfig, load_cascade_model, mask_scene
+from cascade.routing import route_all
+from tests import fakes
+from tests.test_io import write_tif
+
+models = pytest.importorskip("cascade.models")
+distributed = pytest.importorskip("distributed")
+
+BANDS = fakes.BANDS
+CONFIG = EngineConfig(router="all", batch_size=4)
+
+
+@dataclass(frozen=True)
+class KillOnce:
+    """A router that kills the worker process running it the first time (a marker file says).
+
+    Test-only: it travels to the workers inside the EngineConfig, pickled by reference to
+    this module.
+    """
+
+    marker: str
+
+    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+        try:
+            fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return route_all(probabilities)
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def model_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small real model pair on disk (random weights, mobilenetv2 backbones)."""
+    folder = tmp_path_factory.mktemp("batch-model") / "tiny-pair"
+    folder.mkdir()
+    norm = Normalization(scale=1e-4, mean=(0.1,) * 4, std=(0.05,) * 4)
+    common: dict[str, Any] = {"backbone": "mobilenetv2", "bands": BANDS, "normalization": norm}
+    c = ModelSpec(role="coarse", architecture="coarse-encoder", **common)
+    f = ModelSpec(role="fine", architecture="Unet", threshold=0.5, **common)
+    models.save_model(models.build_model(c), c, folder)
+    models.save_model(models.build_model(f), f, folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Any]:
+    """A LocalCluster of 2 worker processes with 1 thread each, shared by the module."""
+    from cascade.batch import local_cluster
+
+    with local_cluster(2, 1) as lc, distributed.Client(lc) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Three good scenes, a corrupt file and a scene lacking two of the model's bands."""
+    folder = tmp_path_factory.mktemp("batch-scenes")
+    paths = {}
+    for i in range(3):
+        scene, _ = fakes.scene_with_mask(300, 400, seed=20 + i)
+        paths[f"scene_{i}"] = write_tif(folder / f"scene_{i}.tif", scene, names=BANDS)
+    paths["corrupt"] = folder / "corrupt.tif"
+    paths["corrupt"].write_bytes(b"II*\x00 this is not a GeoTIFF")
+    two, _ = fakes.scene_with_mask(300, 400, seed=30, bands=2)
+    paths["two_bands"] = write_tif(folder / "two_bands.tif", two, names=BANDS[:2])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def first_batch(
+    cluster: Any,
+    model_pair: Path,
+    scenes: dict[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> BatchReport:
+    out = tmp_path_factory.mktemp("batch-out")
+    return run_batch(
+        [str(p) for p in scenes.values()], out, model_pair, config=CONFIG, scheduler=cluster
+    )
+
+
+def by_name(report: BatchReport) -> dict[str, Any]:
+    return {s.name: s for s in report.scenes}
+
+
+def test_every_scene_masked_as_mask_scene_does(
+    first_batch: BatchReport, model_pair: Path, scenes: dict[str, Path], tmp_path: Path
+) -> None:
+    model = load_cascade_model(model_pair, batch_size=CONFIG.batch_size)
+    results = by_name(first_batch)
+    workers = set()
+    for name in ("scene_0", "scene_1", "scene_2"):
+        r = results[name]
+        assert r.status == "ok", r
+        assert (r.patches_run, r.cells, r.attempts, r.error) == (4, 4, 1, None)
+        workers.add(r.worker)
+        ref = tmp_path / f"{name}_mask.tif"
+        mask_scene(str(scenes[name]), ref, model, config=CONFIG)
+        out = Path(r.output)
+        assert out == Path(first_batch.out_dir) / f"{name}_mask.tif"
+        with rasterio.open(out) as a, rasterio.open(ref) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+            assert a.tags() == b.tags()
+            assert (a.crs, a.transform) == (b.crs, b.transform)
+        assert out.read_bytes() == ref.read_bytes()
+        engine_report = json.loads(Path(r.report).read_text())
+        assert engine_report["patches_run"] == 4
+    assert len(workers) >= 1
+    saved = json.loads((Path(first_batch.out_dir) / "batch-report.json").read_text())
+    assert saved["totals"]["scenes"] == 5
+    assert saved["totals"]["ok"] == 3
+    assert saved["totals"]["scenes_per_hour"] > 0
+    assert saved["model"]["sidecars_sha256"].keys() == {"coarse", "fine"}
+    assert [s["name"] for s in saved["scenes"]] == list(scenes)  # input order
+
+
+def test_bad_scenes_are_reported_and_the_others_complete(first_batch: BatchReport) -> None:
+    results = by_name(first_batch)
+    corrupt, two = results["corrupt"], results["two_bands"]
+    assert corrupt.status == two.status == "failed"
+    assert "corrupt.tif as a raster" in corrupt.error
+    assert "lacks band(s) ['B04', 'B08'] that the model needs" in two.error
+    assert not Path(corrupt.output).exists()
+    assert not Path(two.output).exists()
+    assert first_batch.totals["failed"] == 2
+    assert not first_batch.ok
+    leftovers = [p.name for p in Path(first_batch.out_dir).iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_resumed_batch_skips_finished_scenes(
+    first_batch: BatchReport,
+    cluster: Any,
+    model_pair: Path,
+    scenes: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(first_batch.out_dir, out)  # copy2 keeps the mtimes
+    good = [scenes[f"scene_{i}"] for i in range(3)]
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    again = run_batch([str(p) for p in good], out, model_pair, config=CONFIG, scheduler=cluster)
+    assert [s.status for s in again.scenes] == ["skipped"] * 3
+    assert again.ok
+    after = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert {k: v for k, v in after.items() if k != "batch-report.json"} == {
+        k: v for k, v in before.items() if k != "batch-report.json"
+    }
+    # Another threshold: the masks differ from this run's and are left alone...
+    other = EngineConfig(router="all", batch_size=4, threshold=0.3)
+    differs = run_batch([str(good[0])], out, model_pair, config=other, scheduler=cluster)
+    (s,) = differs.scenes
+    assert s.status == "exists-differs"
+    assert "differs from this run in config; left as it is (pass --overwrite" in s.error
+    assert (out / "scene_0_mask.tif").stat().st_mtime_ns == before["scene_0_mask.tif"]
+    # ...unless asked to replace them.
+    redone = run_batch(
+        [str(good[0])], out, model_pair, config=other, scheduler=cluster, overwrite=True
+    )
+    assert redone.scenes[0].status == "ok"
+    with rasterio.open(out / "scene_0_mask.tif") as ds:
+        assert json.loads(ds.tags()["config"])["threshold"] == 0.3
+
+
+def test_inputs_globs_lists_and_folders(scenes: dict[str, Path], tmp_path: Path) -> None:
+    folder = scenes["scene_0"].parent
+    listing = tmp_path / "scenes.txt"
+    listing.write_text(f"# good scenes\n{folder}/scene_0.tif\n\n{folder}/scene_?.tif\n")
+    assert [p.name for p in expand_inputs(f"@{listing}")] == [f"scene_{i}.tif" for i in range(3)]
+    assert expand_inputs([str(listing)]) == expand_inputs(f"@{listing}")
+    bands = tmp_path / "T33UUP_20200101"
+    bands.mkdir()
+    scene, _ = fakes.scene_with_mask(50, 60, seed=1)
+    for b, name in enumerate(BANDS):
+        write_tif(bands / f"T33UUP_20200101_{name}.tif", scene[b : b + 1])
+    (job,) = plan_scenes([str(bands)], tmp_path / "out")
+    assert (job.name, job.input) == ("T33UUP_20200101", str(bands))
+    assert job.output == str(tmp_path / "out" / "T33UUP_20200101_mask.tif")
+    with pytest.raises(BatchError, match=r"holds raster files that are not named as band files"):
+        expand_inputs(str(folder))
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    with pytest.raises(BatchError, match=r"input list .*empty.txt lists no inputs"):
+        expand_inputs(str(tmp_path / "empty.txt"))
+
+
+def test_cli_argument_errors(model_pair: Path, scenes: dict[str, Path], tmp_path: Path) -> None:
+    runner = CliRunner()
+    model = ["--model", str(model_pair)]
+    res = runner.invoke(main, ["batch", str(tmp_path / "*.tif"), "--out-dir", "o", *model])
+    assert res.exit_code == 1
+    assert f"Error: no files match '{tmp_path}/*.tif'" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(main, ["batch", str(scenes["scene_0"]), *model])
+    assert res.exit_code == 2
+    assert "Missing option '--out-dir'" in res.output
+    res = runner.invoke(main, ["batch", "--out-dir", str(tmp_path), *model])
+    assert res.exit_code == 2
+    assert "Missing argument 'INPUTS...'" in res.output
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(scenes["scene_0"], other / "scene_0.tif")
+    res = runner.invoke(
+        main,
+        ["batch", str(scenes["scene_0"]), str(other / "scene_0.tif"), "--out-dir", "o", *model],
+    )
+    assert res.exit_code == 1
+    assert (
+        f"Error: inputs {scenes['scene_0']} and {other / 'scene_0.tif'} would both be written to"
+        in res.output
+    )
+    assert "rename one of them or mask them in separate batches" in res.output
+    res = runner.invoke(
+        main, ["batch", str(scenes["scene_0"]), "--out-dir", str(tmp_path / "o"), "--model", "x"]
+    )
+    assert res.exit_code == 1
+    assert "model 'x' is neither a folder nor a shipped model" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_on_a_running_scheduler(
+    cluster: Any, model_pair: Path, scenes: dict[str, Path], tmp_path: Path
+) -> None:
+    address = cluster.scheduler.address
+    args = ["batch", str(scenes["scene_2"]), str(scenes["corrupt"]), "--out-dir", str(tmp_path)]
+    args += ["--model", str(model_pair), "--router", "all", "--batch-size", "4"]
+    args += ["--scheduler", address]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 1, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["scene", "status", "time", "patches", "attempts", "worker"]
+    assert lines[1].split()[:2] == ["scene_2", "ok"]
+    assert lines[2].split()[:2] == ["corrupt", "failed"]
+    assert "2 scenes: 1 ok, 0 skipped, 1 failed, 0 exist and differ" in res.output
+    assert "Error: 1 scene(s) failed; see" in res.output
+    res = CliRunner().invoke(main, [*args[:2], *args[3:]])  # scene_2 alone: done already
+    assert res.exit_code == 0, res.output
+    assert "1 scene: 0 ok, 1 skipped" in res.output
+
+
+# Last: the worker that is killed comes back without the model loaded, which costs time.
+def test_worker_killed_mid_scene_leaves_no_partial_output_and_is_retried(
+    cluster: Any, model_pair: Path, scenes: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".scene_1_mask.tif.a1b2c3d4.tmp"  # what a worker killed while writing leaves
+    stale.write_bytes(b"half a mask")
+    marker = tmp_path / "killed"
+    config = EngineConfig(router=KillOnce(str(marker)), batch_size=4)
+    report = run_batch(
+        [str(scenes["scene_1"])], out, model_pair, config=config, scheduler=cluster, retries=1
+    )
+    (s,) = report.scenes
+    assert marker.exists(), "the hook did not run"
+    with pytest.raises(ProcessLookupError):  # the worker process that ran it is gone
+        os.kill(int(marker.read_text()), 0)
+    assert s.status == "ok", s
+    assert s.attempts == 2
+    assert s.patches_run == 4
+    assert sorted(p.name for p in out.iterdir()) == [
+        "batch-report.json",
+        "scene_1_mask.json",
+        "scene_1_mask.tif",
+    ]
+    with rasterio.open(out / "scene_1_mask.tif") as ds:
+        assert ds.read(1).shape == (300, 400)
