@@ -58,7 +58,7 @@ bench-simulate: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.simulate
 
 ## bench-batch: scenes per hour with 1 and 2 Dask workers, per-worker memory (MODEL=dir to pick
-## the model pair; default models/sentinel2-l1c-7)
+## the model pair; default the shipped sentinel2-l1c-7)
 .PHONY: bench-batch
 bench-batch: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.batch $(if $(MODEL),--model $(MODEL))

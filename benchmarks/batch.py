@@ -14,7 +14,7 @@ Run ``python -m benchmarks.batch`` (or ``make bench-batch``). It
    ``benchmarks/results/batch.json``: scenes per hour, per-scene times and patches, model load
    and cluster start-up times, per-worker peak RSS, the machine and the versions.
 
-The model pair is ``--model`` (default ``models/sentinel2-l1c-7`` when it exists): with
+The model pair is ``--model`` (default: the shipped ``sentinel2-l1c-7``): with
 trained models the coarse stage routes what it would route in production, so the fine
 stage's share, and with it the throughput, is realistic. Steady state is measured: start-up
 and model loading are recorded separately, since a production batch pays them once per
@@ -39,7 +39,7 @@ import numpy as np
 from benchmarks._common import peak_rss_mib, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "models" / "sentinel2-l1c-7"
+DEFAULT_MODEL = ROOT / "cascade" / "pretrained" / "sentinel2-l1c-7"  # the shipped pair
 WORK_DIR = Path(__file__).resolve().parent / "work"
 
 

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,29 @@ def _fine_samples(
             yield h5["x"][i] * gain + offset, _fine_targets(h5["y"][i])
 
 
+def _malloc_keep_memory() -> None:
+    """Undo TensorFlow's glibc tuning for generator datasets (Linux only).
+
+    ``Dataset.from_generator`` sets glibc's ``M_TRIM_THRESHOLD`` to 128 KB, so the multi-MB
+    buffers of every training step are handed back to the kernel and faulted in again: here
+    the fine model's steps spent as much time in the kernel as in user space. Large
+    thresholds keep them in the heap for reuse (measured: 8 steps of U-Net/MobileNetV2 at
+    batch 8 in 27.5 s instead of 81.9 s, kernel time 2.0 s instead of 24.1 s).
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return
+
+
 def _dataset(
     gen: Any,
     path: Path,
@@ -101,8 +125,14 @@ def _dataset(
 ) -> Any:
     import tensorflow as tf
 
+    def samples() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        # TensorFlow applies its malloc setting when the generator dataset starts; this runs
+        # just after.
+        _malloc_keep_memory()
+        yield from gen(path, split, shuffle, seed)
+
     ds = tf.data.Dataset.from_generator(
-        lambda: gen(path, split, shuffle, seed),
+        samples,
         output_signature=tuple(tf.TensorSpec(s, tf.float32) for s in shapes),
     )
     if repeat:
