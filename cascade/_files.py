@@ -17,6 +17,17 @@ class OutputExistsError(CascadeError, FileExistsError):
     """An output file exists and overwriting was not asked for."""
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (Linux), else the common 022."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path in ``path``'s folder; on success rename it to ``path``.
@@ -41,6 +52,9 @@ def atomic_output(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     tmp = Path(tmp_name)
     try:
         yield tmp
+        # mkstemp creates 0600 files; outputs get the usual mode (0644 under umask 022).
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,10 @@ def pick_model(
         return resolve_model(model)
     from cascade import io
 
-    with io.open_source(source, resampling=resampling) as src:
-        names = list(src.band_names)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mask_scene warns about the source itself
+        with io.open_source(source, resampling=resampling) as src:
+            names = list(src.band_names)
     where = source if isinstance(source, str) else f"{source[0]} (+{len(source) - 1} files)"
     choice = choose_model(names, source=str(where))
     if not quiet:
@@ -123,7 +126,10 @@ def write_quicklook(
     rgb_in_model = match_bands(bands, ["Red", "Green", "Blue"], source="the model")
     mask = result.mask
     step = decimation(*mask.shape)
-    with io.open_source(source, resampling=resampling) as src:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mask_scene has warned about the source already
+        src = io.open_source(source, resampling=resampling)
+    with src:
         in_source = match_bands(src.band_names, bands)
         idx = [in_source[i] for i in rgb_in_model]
         rows = []
@@ -360,6 +366,19 @@ def info(model_dir: str, as_json: bool) -> None:
     type=float,
     help="Largest cloud structure in px (default: drawn per scene, 100..4000).",
 )
+@click.option(
+    "--brightness",
+    default=None,
+    type=float,
+    help="Visible reflectance of thick cloud (default: drawn per scene, 0.35..0.85).",
+)
+@click.option(
+    "--cloud-top",
+    type=click.Choice(["low", "mid", "high"]),
+    default=None,
+    help="Cloud-top height, which sets B09/B10 over cloud (default: drawn per scene: low "
+    "45 %, mid 35 %, high 20 %).",
+)
 @click.option("--cirrus", default=0.0, show_default=True, help="Cirrus cover 0..1.")
 @click.option("--haze", default=0.3, show_default=True, help="Haze amount 0..1.")
 @click.option("--no-shadows", is_flag=True, help="Do not cast cloud shadows.")
@@ -385,6 +404,8 @@ def simulate(
     profile: str,
     cover: float | None,
     scale_px: float | None,
+    brightness: float | None,
+    cloud_top: str | None,
     cirrus: float,
     haze: float,
     no_shadows: bool,
@@ -419,6 +440,10 @@ def simulate(
                 nodata_wedge=nodata_wedge,
                 sun_azimuth_deg=float(rng.uniform(100, 200)),
                 sun_elevation_deg=float(rng.uniform(20, 70)),
+                brightness=float(rng.uniform(0.35, 0.85)) if brightness is None else brightness,
+                cloud_top=str(rng.choice(["low", "mid", "high"], p=[0.45, 0.35, 0.2]))
+                if cloud_top is None
+                else cloud_top,
             )
             name = f"scene_{seed + i:05d}"
             info = write_scene(
@@ -435,7 +460,8 @@ def simulate(
             records.append(info)
             click.echo(
                 f"{name}: cloud {info['exact_cloud_fraction']:.1%} (exact labels), "
-                f"scale {config.scale_px:.0f} px",
+                f"scale {config.scale_px:.0f} px, {config.cloud_top} top, brightness "
+                f"{config.brightness:.2f}",
                 err=True,
             )
         with atomic_output(f"{out_dir}/index.json", overwrite=True) as tmp:

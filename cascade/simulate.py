@@ -51,10 +51,12 @@ from cascade.classes import CLEAR, CLOUD, NODATA
 from cascade.errors import CascadeError
 
 __all__ = [
+    "CLOUD_TOPS",
     "Background",
     "CloudConfig",
     "SimulatedScene",
     "Simulator",
+    "cloud_spectrum",
     "default_backgrounds",
     "simulate",
     "write_scene",
@@ -68,6 +70,13 @@ _REPO_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # in the SWIR where ice/water absorb, and darker in the 945 and 1375 nm water-vapour bands
 # (B10 over thick cloud depends on cloud height; this is a mid-level cloud).
 _CLOUD_SPECTRUM = ((400, 0.78), (900, 0.76), (945, 0.55), (1375, 0.22), (1610, 0.55), (2200, 0.38))
+_REFERENCE_BRIGHTNESS = 0.78
+# The water-vapour bands by cloud-top height, relative to the mid-level spectrum above: the
+# vapour above a low cloud absorbs most of 945 nm and nearly all of 1375 nm (real low cumulus
+# in the s2cloudless scene: B09 ~0.18 x its visible reflectance, B10 ~0.005), a high top much
+# less.
+CLOUD_TOPS = ("low", "mid", "high")
+_VAPOUR_BANDS = {"low": (0.26, 0.02), "mid": (1.0, 1.0), "high": (1.15, 1.5)}
 
 
 class SimulationError(CascadeError, ValueError):
@@ -88,6 +97,9 @@ class CloudConfig:
     shadows: cast cloud shadows; sun_azimuth_deg (from north, clockwise),
     sun_elevation_deg, cloud_height_m and pixel_size_m set their offset.
     nodata_wedge: share of the scene cut off as a No Data corner wedge (0: none).
+    brightness: visible TOA reflectance of optically thick cloud (0.78: a bright deck; real
+    cumulus and thinner decks 0.3-0.6); cloud_top: ``low``, ``mid`` or ``high``, which sets
+    the water-vapour bands (B09, B10) of the cloud (see :func:`cloud_spectrum`).
     exact_threshold, paper_threshold: cloud opacity at 550 nm that counts as cloud in the two
     label conventions; dilate_px, hole_area_px: the paper style's dilation and hole filling.
     """
@@ -109,9 +121,13 @@ class CloudConfig:
     dilate_px: int = 10
     hole_area_px: int = 2000
     halo_px: int = 64
+    brightness: float = _REFERENCE_BRIGHTNESS
+    cloud_top: str = "mid"
 
     def __post_init__(self) -> None:
         checks = [
+            ("brightness", 0.1 <= self.brightness <= 1.2, "in [0.1, 1.2]"),
+            ("cloud_top", self.cloud_top in CLOUD_TOPS, f"one of {list(CLOUD_TOPS)}"),
             ("cover", 0.0 <= self.cover <= 1.0, "in [0, 1]"),
             ("scale_px", self.scale_px >= 4, ">= 4"),
             ("octaves", 1 <= self.octaves <= 12, "in 1..12"),
@@ -351,9 +367,17 @@ class SimulatedScene:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _interp_spectrum(wavelengths: np.ndarray) -> np.ndarray:
+def cloud_spectrum(
+    wavelengths: np.ndarray, brightness: float = _REFERENCE_BRIGHTNESS, top: str = "mid"
+) -> npt.NDArray[np.float32]:
+    """Thick-cloud TOA reflectance at ``wavelengths`` (nm): the reference spectrum scaled to a
+    visible ``brightness``, with the 945 and 1375 nm bands set by the cloud ``top``."""
+    f945, f1375 = _VAPOUR_BANDS[top]
     x, y = zip(*_CLOUD_SPECTRUM, strict=True)
-    return np.interp(wavelengths, x, y).astype(np.float32)
+    ys = np.array(y) * (brightness / _REFERENCE_BRIGHTNESS)
+    ys[2] *= f945
+    ys[3] *= f1375
+    return np.interp(wavelengths, x, ys).astype(np.float32)
 
 
 class Simulator:
@@ -412,7 +436,7 @@ class Simulator:
         self._cirrus_t = self._threshold(self._cirrus, 1.0 - cfg.cirrus if cfg.cirrus > 0 else 10.0)
         self._wedge = self._make_wedge(rng)
         wl = np.array([b.wavelength_nm for b in self.profile.bands], dtype=np.float32)
-        self._spectrum = _interp_spectrum(wl)
+        self._spectrum = cloud_spectrum(wl, cfg.brightness, cfg.cloud_top)
         self._haze_k = (wl / 550.0) ** -1.0  # haze is more opaque at short wavelengths
         self._is_cirrus_band = np.abs(wl - 1375.0) < 30.0
 

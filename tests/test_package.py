@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,10 @@ def test_atomic_output(tmp_path: Path) -> None:
         tmp.write_text("one")
         assert not target.exists()
     assert target.read_text() == "one"
+    # Readable like any new file (mkstemp alone would leave 0600).
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
     with pytest.raises(OutputExistsError, match="already exists"), atomic_output(target):
         pass
 

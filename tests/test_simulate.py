@@ -110,6 +110,24 @@ def test_cirrus_shows_in_b10(background: list[Background]) -> None:
     assert gain_b10 > 2 * abs(gain_b04)
 
 
+def test_cloud_top_sets_the_water_vapour_bands(background: list[Background]) -> None:
+    b04, b09, b10 = (PROFILE.band_names.index(b) for b in ("B04", "B09", "B10"))
+    over = {}
+    for top in ("low", "mid", "high"):
+        s = sim(background, cover=0.5, haze=0.0, shadows=False, brightness=0.5, cloud_top=top)
+        thick = s.opacity > 0.95
+        over[top] = np.median(s.reflectance[:, thick], axis=1)
+    # Real low cumulus (s2cloudless scene): visible ~0.5, B09 ~0.09, B10 ~0.004.
+    assert 0.45 < over["low"][b04] < 0.55
+    assert over["low"][b09] < 0.15
+    assert over["low"][b10] < 0.01
+    assert over["low"][b10] < over["mid"][b10] < over["high"][b10]
+    assert over["low"][b09] < over["mid"][b09] < over["high"][b09]
+    assert abs(over["mid"][b04] - over["high"][b04]) < 0.02  # only B09/B10 depend on the top
+    with pytest.raises(SimulationError, match=r"cloud_top must be one of \['low', 'mid', 'high'\]"):
+        CloudConfig(cloud_top="stratosphere")
+
+
 def test_nodata_wedge(background: list[Background]) -> None:
     s = sim(background, size=(500, 500), nodata_wedge=0.12)
     nodata = s.exact == NODATA

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from cascade._files import _umask
 from cascade.artifacts import ArtifactError, ModelSpec, sha256_file
 from cascade.classes import CELL_CLASS_NAMES
 from cascade.models._sm import backbone_names, sm, submodules
@@ -196,6 +197,7 @@ def save_model(
         if spec.weights_dtype != "float32":
             _cast_weights_file(tmp_name, spec.weights_dtype)
         written = spec.with_updates(weights=weights.name, weights_sha256=sha256_file(tmp_name))
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from other users
         os.replace(tmp_name, weights)
     finally:
         if os.path.exists(tmp_name):
