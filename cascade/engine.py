@@ -284,6 +284,25 @@ def coarse_input(
     return np.ascontiguousarray(x[np.newaxis], dtype=np.float32)
 
 
+def _data_cells_have_data(probs: np.ndarray, has_data: np.ndarray) -> npt.NDArray[np.float32]:
+    """Coarse probabilities where a cell with valid pixels is never No Data.
+
+    The coarse model may call a cell No Data when most of it is completion padding (a
+    16-pixel-wide strip at a scene's right edge, say) or when its data is dark; the mask would
+    then lose valid pixels. Such cells get the No Data probability spread over the other
+    three classes in proportion; cells without any valid pixel are No Data with certainty.
+    """
+    out = np.array(probs, dtype=np.float32, copy=True)
+    data = out[has_data]
+    rest = data[:, :3].sum(axis=-1, keepdims=True)
+    uniform = np.full_like(data[:, :3], 1.0 / 3.0)
+    data[:, :3] = np.where(rest > 0, data[:, :3] / np.maximum(rest, 1e-12), uniform)
+    data[:, 3] = 0.0
+    out[has_data] = data
+    out[~has_data] = (0.0, 0.0, 0.0, 1.0)
+    return out
+
+
 def _prefetched(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
     """Run ``items`` one step ahead in a background thread (errors re-raised here)."""
     if not enabled:
@@ -416,6 +435,7 @@ def run_cascade(
 
     # 3. Route.
     t0 = time.perf_counter()
+    coarse_probs = _data_cells_have_data(coarse_probs, has_data)
     cell_classes = coarse_probs.argmax(axis=-1).astype(np.uint8)
     routed = check_routing(router(coarse_probs), g.grid_shape) & has_data
     cells = np.argwhere(routed)  # row-major: cell rows are read in order

@@ -210,7 +210,8 @@ def test_callable_router_and_confidence() -> None:
         return np.full((1, g.rows, g.cols, 4), 0.25, np.float32)
 
     soft_model = fakes.make_model(soft, fakes.threshold_fine())
-    res = mask_array(scene, soft_model, nodata=0, config=EngineConfig(confidence=0.3))
+    # Cells with data never keep a No Data probability: the router sees 1/3 for each data class.
+    res = mask_array(scene, soft_model, nodata=0, config=EngineConfig(confidence=0.4))
     assert res.routed.sum() == res.report["cells_with_data"]
     np.testing.assert_array_equal(res.mask, truth)
 
@@ -239,6 +240,18 @@ def test_mismatched_pair_is_refused() -> None:
 
     with pytest.raises(ArtifactError, match=r"bands differ: coarse \['B02', 'B03', 'B04', 'B08'\]"):
         CascadeModel(lambda b: b, lambda b: b, c, f)
+
+
+def test_a_cell_with_data_is_never_no_data() -> None:
+    from cascade.engine import _data_cells_have_data
+
+    probs = np.array([[[0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.0, 1.0], [0.2, 0.5, 0.3, 0.0]]])
+    has_data = np.array([[True, True, False]])
+    out = _data_cells_have_data(probs, has_data)
+    np.testing.assert_allclose(out[0, 0], [1 / 3, 1 / 3, 1 / 3, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(out[0, 1], [1 / 3, 1 / 3, 1 / 3, 0.0], rtol=1e-6)
+    np.testing.assert_array_equal(out[0, 2], [0.0, 0.0, 0.0, 1.0])
+    np.testing.assert_allclose(out.sum(-1), 1.0, rtol=1e-6)
 
 
 def test_coarse_input_is_normalised_pooled_scene() -> None:
