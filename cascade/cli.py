@@ -696,6 +696,13 @@ def demo(size: int, seed: int, out_dir: str | None, overwrite: bool) -> None:
     default=None,
     help="Cloud probability threshold (default: the model's).",
 )
+@click.option(
+    "--scale",
+    "input_scale",
+    type=float,
+    default=None,
+    help="TOA reflectance per input unit (default: the model's).",
+)
 @click.option("--batch-size", default=8, show_default=True, help="Fine patches per model call.")
 @click.option(
     "--resampling",
@@ -723,6 +730,7 @@ def batch_command(
     router: str,
     confidence: float | None,
     threshold: float | None,
+    input_scale: float | None,
     batch_size: int,
     resampling: str,
     overwrite: bool,
@@ -758,7 +766,11 @@ def batch_command(
     batch_log = logging.getLogger("cascade.batch")
     try:
         config = EngineConfig(
-            router=router, confidence=confidence, threshold=threshold, batch_size=batch_size
+            router=router,
+            confidence=confidence,
+            threshold=threshold,
+            batch_size=batch_size,
+            input_scale=input_scale,
         )
         n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
     except (CascadeError, OSError) as exc:
