@@ -9,8 +9,8 @@ Cases (each as far as its bands allow):
 - the 38-Cloud patch (Landsat 8, human labels), the ``rgbn`` pair; its reflectance lacks the
   sun-elevation correction (the data README says so), which darkens it;
 - the s2cloudless scene: *agreement* with s2cloudless's own mask (an algorithm, not a truth),
-  both pairs (``sentinel2-l1c-7`` on its seven bands, ``rgbn`` on B02/B03/B04/B08). The
-  s2cloudless row is s2cloudless itself, 100 % by construction, for the table's sake.
+  both pairs (``sentinel2-l1c-7`` on its seven bands, ``rgbn`` on B02/B03/B04/B08).
+  s2cloudless itself needs ten Sentinel-2 bands, so it has no row on the Landsat data.
 
 Every case runs the three routers on the same loaded models: ``cascade`` (fine model on
 Partly Cloudy cells), ``all`` (the patch baseline: fine model everywhere) and ``none``
