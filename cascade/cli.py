@@ -83,6 +83,64 @@ def grid(height: int, width: int, patch: int, margin: int, stride: int, as_json:
     )
 
 
+# Engine options shared by `mask` and `batch`.
+_ROUTER = click.option(
+    "--router",
+    type=click.Choice(["cascade", "all", "none"]),
+    default="cascade",
+    show_default=True,
+    help="cascade: fine model on Partly Cloudy cells; all: on "
+    "every cell (the patch baseline); none: coarse only.",
+)
+_CONFIDENCE = click.option(
+    "--confidence",
+    type=float,
+    default=None,
+    help="With --router cascade, also route cells whose top coarse probability is below this.",
+)
+_THRESHOLD = click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Cloud probability threshold (default: the model's).",
+)
+_SCALE = click.option(
+    "--scale",
+    "input_scale",
+    type=float,
+    default=None,
+    help="TOA reflectance per input unit (default: the model's: 1e-4 for sentinel2-l1c-7 "
+    "digital numbers, 1 for rgbn, which expects reflectance).",
+)
+_BATCH_SIZE = click.option(
+    "--batch-size", default=8, show_default=True, help="Fine patches per model call."
+)
+_RESAMPLING = click.option(
+    "--resampling",
+    default="bilinear",
+    show_default=True,
+    help="How coarser band files are resampled onto the finest grid.",
+)
+
+
+def _engine_config(
+    router: str,
+    confidence: float | None,
+    threshold: float | None,
+    batch_size: int,
+    input_scale: float | None,
+) -> Any:
+    from cascade.engine import EngineConfig
+
+    return EngineConfig(
+        router=router,
+        confidence=confidence,
+        threshold=threshold,
+        batch_size=batch_size,
+        input_scale=input_scale,
+    )
+
+
 def pick_model(
     model: str | None, source: str | list[str], resampling: str = "bilinear", quiet: bool = False
 ) -> Path:
@@ -158,34 +216,10 @@ def write_quicklook(
     help="Model pair folder (coarse.json, fine.json and their weights) or a shipped model's "
     "name (sentinel2-l1c-7, rgbn). Default: the shipped pair that fits the input's bands.",
 )
-@click.option(
-    "--scale",
-    "input_scale",
-    type=float,
-    default=None,
-    help="TOA reflectance per input unit (default: the model's: 1e-4 for sentinel2-l1c-7 "
-    "digital numbers, 1 for rgbn, which expects reflectance).",
-)
-@click.option(
-    "--router",
-    type=click.Choice(["cascade", "all", "none"]),
-    default="cascade",
-    show_default=True,
-    help="cascade: fine model on Partly Cloudy cells; all: on "
-    "every cell (the patch baseline); none: coarse only.",
-)
-@click.option(
-    "--confidence",
-    type=float,
-    default=None,
-    help="With --router cascade, also route cells whose top coarse probability is below this.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="Cloud probability threshold (default: the model's).",
-)
+@_SCALE
+@_ROUTER
+@_CONFIDENCE
+@_THRESHOLD
 @click.option(
     "--probabilities",
     type=click.Path(dir_okay=False),
@@ -211,13 +245,8 @@ def write_quicklook(
     help="Also write a PNG: natural colour beside the mask over it (cells the fine model ran "
     "on outlined).",
 )
-@click.option("--batch-size", default=8, show_default=True, help="Fine patches per model call.")
-@click.option(
-    "--resampling",
-    default="bilinear",
-    show_default=True,
-    help="How coarser band files are resampled onto the finest grid.",
-)
+@_BATCH_SIZE
+@_RESAMPLING
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; only errors.")
@@ -249,7 +278,7 @@ def mask(
     """
     from pathlib import Path
 
-    from cascade.engine import EngineConfig, mask_scene
+    from cascade.engine import mask_scene
 
     quiet = quiet or ctx.find_root().params.get("quiet", False)
     verbose = verbose or ctx.find_root().params.get("verbose", 0)
@@ -258,13 +287,7 @@ def mask(
     source: str | list[str] = inputs[0] if len(inputs) == 1 else list(inputs)
     bar = None
     try:
-        config = EngineConfig(
-            router=router,
-            confidence=confidence,
-            threshold=threshold,
-            batch_size=batch_size,
-            input_scale=input_scale,
-        )
+        config = _engine_config(router, confidence, threshold, batch_size, input_scale)
         if quicklook and Path(quicklook).exists() and not overwrite:
             raise CascadeError(f"{quicklook} already exists; pass --overwrite to replace it")
         model_path = pick_model(model_dir, source, resampling, quiet)
@@ -677,39 +700,12 @@ def demo(size: int, seed: int, out_dir: str | None, overwrite: bool) -> None:
     show_default=True,
     help="How many more times a scene is submitted after the worker running it died.",
 )
-@click.option(
-    "--router",
-    type=click.Choice(["cascade", "all", "none"]),
-    default="cascade",
-    show_default=True,
-    help="cascade: fine model on Partly Cloudy cells; all: on every cell; none: coarse only.",
-)
-@click.option(
-    "--confidence",
-    type=float,
-    default=None,
-    help="With --router cascade, also route cells whose top coarse probability is below this.",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    default=None,
-    help="Cloud probability threshold (default: the model's).",
-)
-@click.option(
-    "--scale",
-    "input_scale",
-    type=float,
-    default=None,
-    help="TOA reflectance per input unit (default: the model's).",
-)
-@click.option("--batch-size", default=8, show_default=True, help="Fine patches per model call.")
-@click.option(
-    "--resampling",
-    default="bilinear",
-    show_default=True,
-    help="How coarser band files are resampled onto the finest grid.",
-)
+@_ROUTER
+@_CONFIDENCE
+@_THRESHOLD
+@_SCALE
+@_BATCH_SIZE
+@_RESAMPLING
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -756,7 +752,6 @@ def batch_command(
         run_batch,
         set_dask_log_level,
     )
-    from cascade.engine import EngineConfig
 
     quiet = quiet or ctx.find_root().params.get("quiet", False)
     verbose = verbose or ctx.find_root().params.get("verbose", 0)
@@ -765,13 +760,7 @@ def batch_command(
     set_dask_log_level(logging.ERROR if quiet else logging.INFO if verbose > 1 else logging.WARNING)
     batch_log = logging.getLogger("cascade.batch")
     try:
-        config = EngineConfig(
-            router=router,
-            confidence=confidence,
-            threshold=threshold,
-            batch_size=batch_size,
-            input_scale=input_scale,
-        )
+        config = _engine_config(router, confidence, threshold, batch_size, input_scale)
         n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
     except (CascadeError, OSError) as exc:
         raise _fail(exc) from exc
