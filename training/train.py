@@ -142,6 +142,20 @@ def _dataset(
     return ds.batch(batch, drop_remainder=repeat).prefetch(2)
 
 
+def _train_and_val(
+    gen: Any, path: Path, shapes: tuple[tuple[int | None, ...], ...], cfg: FitConfig, seed: int
+) -> tuple[Any, Any]:
+    """The training dataset (shuffled, repeating) and the validation dataset of a set.
+
+    Validation order is shuffled with the seed, so a capped ``validation_steps`` still sees
+    every validation scene; a capped validation set repeats rather than running dry.
+    """
+    capped = (cfg.validation_steps or cfg.steps_per_epoch) is not None
+    train = _dataset(gen, path, "train", shapes, cfg.batch_size, True, seed, True)
+    val = _dataset(gen, path, "val", shapes, cfg.batch_size, True, seed, capped)
+    return train, val
+
+
 def _optimizer(cfg: FitConfig, learning_rate: float | None = None) -> Any:
     import keras
 
@@ -339,13 +353,7 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     n_train, nb, cs, grid = _set_header(path, "coarse")
     _seed(recipe.seed)
     shapes = ((cs, cs, nb), (grid, grid, 4))
-    train = _dataset(
-        _coarse_samples, path, "train", shapes, cfg.batch_size, True, recipe.seed, True
-    )
-    # Validation order is shuffled with the seed, so a capped `validation_steps` still sees
-    # every validation scene; a capped validation set repeats rather than running dry.
-    capped = (cfg.validation_steps or cfg.steps_per_epoch) is not None
-    val = _dataset(_coarse_samples, path, "val", shapes, cfg.batch_size, True, recipe.seed, capped)
+    train, val = _train_and_val(_coarse_samples, path, shapes, cfg, recipe.seed)
     model = build_coarse_model(cfg.backbone, nb)
     _bn_momentum(model)
     finetune = cfg.gamma > 0 and cfg.finetune_epochs > 0
@@ -408,9 +416,7 @@ def train_fine(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     n_train, nb, p, _ = _set_header(path, "fine")
     _seed(recipe.seed)
     shapes = ((p, p, nb), (p, p, 3))
-    capped = (cfg.validation_steps or cfg.steps_per_epoch) is not None
-    train = _dataset(_fine_samples, path, "train", shapes, cfg.batch_size, True, recipe.seed, True)
-    val = _dataset(_fine_samples, path, "val", shapes, cfg.batch_size, True, recipe.seed, capped)
+    train, val = _train_and_val(_fine_samples, path, shapes, cfg, recipe.seed)
     model = build_fine_model(cfg.architecture, cfg.backbone, nb, p, cfg.options)
     _bn_momentum(model)
     out = _fit(
