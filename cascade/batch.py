@@ -974,27 +974,17 @@ def _collect(future: Future, job: SceneJob, attempt: int) -> SceneResult | None:
     if future.status == "finished":
         result: SceneResult = future.result()
         return dataclasses.replace(result, attempts=attempt)
-    if future.status == "cancelled":
+
+    def failed(error: str) -> SceneResult:
         return SceneResult(
-            job.name,
-            job.input,
-            job.output,
-            job.report,
-            "failed",
-            attempts=attempt,
-            error="the task was cancelled (scheduler restarted or client disconnected?)",
+            job.name, job.input, job.output, job.report, "failed", attempts=attempt, error=error
         )
+
+    if future.status == "cancelled":
+        return failed("the task was cancelled (scheduler restarted or client disconnected?)")
     exc = future.exception()
     if isinstance(exc, KilledWorker):
         return None
     # The task itself turns every exception into a result, so this is the cluster's doing,
     # e.g. a worker that cannot import cascade or unpickle the task.
-    return SceneResult(
-        job.name,
-        job.input,
-        job.output,
-        job.report,
-        "failed",
-        attempts=attempt,
-        error=f"{type(exc).__name__}: {exc}",
-    )
+    return failed(f"{type(exc).__name__}: {exc}")
