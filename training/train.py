@@ -343,7 +343,11 @@ def _set_header(path: Path, kind: str) -> tuple[int, int, int, int]:
 
 
 def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
-    """Train the coarse model: WCE, then fine-tuning with the adjacency loss."""
+    """Train the coarse model: WCE, then fine-tuning with the adjacency loss.
+
+    The second stage runs whenever ``finetune_epochs > 0``; with ``gamma = 0`` it continues the
+    cross entropy alone at the fine-tuning rate (the control of the loss ablation).
+    """
     from cascade.models import build_coarse_model
     from training.losses import StagedCoarseLoss, coarse_accuracy, coarse_loss
 
@@ -356,11 +360,9 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     train, val = _train_and_val(_coarse_samples, path, shapes, cfg, recipe.seed)
     model = build_coarse_model(cfg.backbone, nb)
     _bn_momentum(model)
-    finetune = cfg.gamma > 0 and cfg.finetune_epochs > 0
+    finetune = cfg.finetune_epochs > 0
     loss = StagedCoarseLoss(
-        coarse_loss(
-            cfg.alpha, cfg.beta, gamma=cfg.gamma if finetune else 0.0, mode=cfg.adjacency_mode
-        )
+        coarse_loss(cfg.alpha, cfg.beta, gamma=cfg.gamma, mode=cfg.adjacency_mode)
     )
     metrics = [coarse_accuracy]
     out = {
