@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # Re-install when the package metadata or the pins change.
 DEPS   := pyproject.toml constraints.txt
 
-.PHONY: run demo test lint pytest bench bench-engine bench-simulate lock clean
+.PHONY: run demo test lint pytest bench bench-quick bench-kernels bench-engine bench-simulate lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ $(VENV)/.installed-run: $(DEPS) | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: $(DEPS) | $(BIN)/python
-	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]"
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,bench]"
+	touch $@ $(VENV)/.installed-run $(VENV)/.installed-bench
+
+$(VENV)/.installed-bench: $(DEPS) | $(BIN)/python
+	$(PIP) install --quiet --disable-pip-version-check -c constraints.txt -e ".[bench]"
 	touch $@ $(VENV)/.installed-run
 
 ## run: the main job: mask the real sample scene with the shipped model, mask + quicklook PNG
@@ -45,8 +49,17 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff format --check cascade training benchmarks tests
 	$(BIN)/mypy
 
-## bench: kernel benchmarks on a full Sentinel-2-sized scene (results in benchmarks/results/)
-bench: $(VENV)/.installed-run
+## bench: the full benchmark suite (accuracy, speed, loss ablation; about an hour on 2 cores):
+## benchmarks/results/full/*.json, docs/benchmarks.md and its plots
+bench: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full
+
+## bench-quick: the same suites at small sizes (under 10 min on 2 cores): docs/benchmarks-quick.md
+bench-quick: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run quick
+
+## bench-kernels: kernel benchmarks on a full Sentinel-2-sized scene (results in benchmarks/results/)
+bench-kernels: $(VENV)/.installed-run
 	$(BIN)/python -m benchmarks.kernels
 
 ## bench-engine: cascade vs patch baseline on a full-size scene on disk (about 8 min)
@@ -66,9 +79,9 @@ bench-batch: $(VENV)/.installed-run
 ## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet -e ".[test]"
+	.lock-venv/bin/python -m pip install --quiet -e ".[test,bench]"
 	{ echo "# Every package of the tested environment (Python 3.11, Linux x86_64), pinned."; \
-	  echo "# Installed with: pip install -c constraints.txt -e '.[test]'  (see Makefile)."; \
+	  echo "# Installed with: pip install -c constraints.txt -e '.[test,bench]'  (see Makefile)."; \
 	  echo "# Regenerate after changing pyproject.toml: make lock"; \
 	  .lock-venv/bin/python -m pip freeze --exclude-editable; } > constraints.txt
 	rm -rf .lock-venv

@@ -19,7 +19,17 @@ from cascade._files import atomic_output
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-_PACKAGES = ("numpy", "numba", "llvmlite", "scikit-image", "tensorflow", "keras", "rasterio")
+_PACKAGES = (
+    "numpy",
+    "numba",
+    "llvmlite",
+    "scikit-image",
+    "tensorflow",
+    "keras",
+    "rasterio",
+    "s2cloudless",
+    "lightgbm",
+)
 
 
 def machine_info() -> dict[str, Any]:
@@ -83,9 +93,12 @@ def summarize(times: list[float]) -> dict[str, Any]:
     }
 
 
-def write_results(name: str, payload: dict[str, Any], command: str) -> Path:
-    """Write ``benchmarks/results/<name>.json`` atomically with date, command and machine."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def write_results(
+    name: str, payload: dict[str, Any], command: str, folder: Path = RESULTS_DIR
+) -> Path:
+    """Write ``<folder>/<name>.json`` (default ``benchmarks/results``) atomically with date,
+    command and machine."""
+    folder.mkdir(parents=True, exist_ok=True)
     record = {
         "benchmark": name,
         "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -93,7 +106,7 @@ def write_results(name: str, payload: dict[str, Any], command: str) -> Path:
         "machine": machine_info(),
         **payload,
     }
-    path = RESULTS_DIR / f"{name}.json"
+    path = folder / f"{name}.json"
     with atomic_output(path, overwrite=True) as tmp:
         tmp.write_text(json.dumps(record, indent=2) + "\n")
     return path

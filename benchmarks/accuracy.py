@@ -1,5 +1,9 @@
 """Accuracy of the shipped model pairs on the real labelled data in ``../shared/data``.
 
+(The first, standalone version of the accuracy benchmark; the suite of
+``python -m benchmarks run`` (:mod:`benchmarks.suite_accuracy`) reuses its cases and adds
+simulated scenes, s2cloudless and the full statistics.)
+
     python -m benchmarks.accuracy [--data-dir DIR] [--models sentinel2-l1c-7,rgbn]
 
 Cases (each as far as its bands allow):
@@ -29,32 +33,20 @@ from typing import Any
 import numpy as np
 
 from benchmarks._common import write_results
+from benchmarks.stats import scores
 
 ROUTERS = ("cascade", "all", "none")
 
 
 def metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | int | None]:
     """Cloud-positive pixel metrics where both have data (0 clear, 1 cloud, 255 no data)."""
-    ok = (pred != 255) & (truth != 255)
-    p, t = pred[ok] == 1, truth[ok] == 1
-    tp, fp = int(np.sum(p & t)), int(np.sum(p & ~t))
-    fn, tn = int(np.sum(~p & t)), int(np.sum(~p & ~t))
-    n = tp + fp + fn + tn
-
-    def div(a: float, b: float) -> float | None:
-        return round(a / b, 4) if b else None
-
-    prec, rec = div(tp, tp + fp), div(tp, tp + fn)
-    f1 = div(2 * tp, 2 * tp + fp + fn)
+    s = scores(pred, truth)
+    n = s["pixels"]
     return {
         "pixels": n,
-        "accuracy": div(tp + tn, n),
-        "precision": prec,
-        "recall": rec,
-        "f1": f1,
-        "iou": div(tp, tp + fp + fn),
-        "cloud_fraction_truth": div(tp + fn, n),
-        "cloud_fraction_pred": div(tp + fp, n),
+        **{k: s[k] for k in ("accuracy", "precision", "recall", "f1", "iou")},
+        "cloud_fraction_truth": s["prevalence"],
+        "cloud_fraction_pred": round((s["tp"] + s["fp"]) / n, 4) if n else None,
     }
 
 

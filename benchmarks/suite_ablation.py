@@ -1,0 +1,276 @@
+"""Loss ablation (the paper's Table IV): coarse models trained with CCE, WCE and WCE + adjacency.
+
+1. Simulates a training set (7-band Sentinel-2 scenes over the Virginia background, seeds
+   700+, cloud cover, size, brightness and cloud top drawn per scene) and derives it once
+   (:func:`training.derive.derive`). The set's normalisation is replaced by the shipped
+   ``sentinel2-l1c-7`` pair's, so every ablation coarse model can be paired with the shipped
+   fine model.
+2. Trains three coarse models from the same initial seed on the same set with the recipe of
+   ``training/recipes/sentinel2-l1c-7.toml`` (MobileNetV2 encoder, Adam) for the same number
+   of steps: a first stage of ``epochs`` and a second of ``finetune_epochs`` at a tenth of the
+   rate. Only the loss differs: **CCE** (alpha = beta = 1, gamma = 0 in both stages), **WCE**
+   (the recipe's alpha/beta, gamma = 0), **WCE + adjacency** (the recipe's alpha/beta, then
+   gamma = 1 in the second stage).
+3. Scores each, paired with the shipped fine model, on held-out simulated scenes against the
+   paper-style labels: coarse cell accuracy, S_dn of the predicted grid (Overcast next to
+   Cloudless) and the final pixel accuracy of the cascade. The shipped pair is scored too.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import plots
+from benchmarks.stats import coarse_accuracy, s_dn, scores
+from benchmarks.suite import Suite, warm_up
+
+PAIR = "sentinel2-l1c-7"
+VARIANTS = {
+    # name: (alpha, beta, gamma)
+    "CCE": ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], 0.0),
+    "WCE": ([1.0, 1.5, 1.0, 0.5], [1.0, 0.8, 1.0, 1.0], 0.0),
+    "WCE + adjacency": ([1.0, 1.5, 1.0, 0.5], [1.0, 0.8, 1.0, 1.0], 1.0),
+}
+
+_RECIPE = """\
+# Written by benchmarks/suite_ablation.py: the {variant} arm of the loss ablation.
+name = "ablation-{slug}"
+profile = "sentinel2-l1c-7"
+seed = 0
+work_dir = "."
+
+[data]
+sources = [{{ kind = "pairs", path = "{data}" }}]
+
+[derive]
+patch = 256
+margin = 4
+stride = 32
+grid = 5
+fine_windows_per_scene = 1
+val_fraction = 0.2
+
+[coarse]
+backbone = "mobilenetv2"
+epochs = {epochs}
+steps_per_epoch = {steps}
+validation_steps = {val_steps}
+finetune_epochs = {finetune}
+batch_size = 8
+learning_rate = 0.001
+optimizer = "adam"
+patience = 100
+alpha = {alpha}
+beta = {beta}
+gamma = {gamma}
+"""
+
+
+def _log(msg: str) -> None:
+    print(f"[ablation] {msg}", file=sys.stderr, flush=True)
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" + ", "-").replace(" ", "-")
+
+
+def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
+    """Simulate the ablation's training scenes into ``folder`` (kept between runs)."""
+    from cascade.simulate import CloudConfig, write_scene
+
+    p = suite.profile
+    rng = np.random.default_rng(p.seed)
+    infos = []
+    for i in range(p.ablation_scenes):
+        cfg = CloudConfig(
+            cover=float(rng.uniform(0.1, 0.6)),
+            scale_px=float(rng.choice([300.0, 800.0, 1500.0])),
+            cirrus=0.15,
+            brightness=float(rng.uniform(0.35, 0.85)),
+            cloud_top=str(rng.choice(["low", "mid", "high"])),
+            nodata_wedge=float(rng.choice([0.0, 0.0, 0.1])),
+        )
+        name = f"train-{700 + i}"
+        if not (folder / f"{name}.tif").exists() or not (folder / f"{name}_mask.tif").exists():
+            write_scene(
+                folder,
+                name,
+                p.ablation_size,
+                p.ablation_size,
+                profile="sentinel2-l1c-7",
+                config=cfg,
+                seed=700 + i,
+                overwrite=True,
+            )
+        infos.append({"name": name, "seed": 700 + i, "cloud": cfg.to_dict()})
+    return infos
+
+
+def _recipes(suite: Suite, root: Path, data: Path) -> dict[str, Path]:
+    p = suite.profile
+    paths = {}
+    for variant, (alpha, beta, gamma) in VARIANTS.items():
+        folder = root / _slug(variant)
+        folder.mkdir(parents=True, exist_ok=True)
+        text = _RECIPE.format(
+            variant=variant,
+            slug=_slug(variant),
+            data=data.resolve(),
+            epochs=p.ablation_epochs,
+            steps=p.ablation_steps,
+            val_steps=max(1, p.ablation_steps // 5),
+            finetune=p.ablation_finetune_epochs,
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma,
+        )
+        path = folder / "recipe.toml"
+        path.write_text(text)
+        paths[variant] = path
+    return paths
+
+
+def _derive(recipe_path: Path, set_dir: Path, shipped_norm: Any) -> dict[str, Any]:
+    """Derive the shared training set once; give it the shipped pair's normalisation."""
+    import h5py
+
+    from training.derive import derive
+    from training.recipe import load_recipe
+
+    recipe = load_recipe(recipe_path)
+    if not (set_dir / "coarse.h5").exists():
+        names, scenes = recipe.scenes()
+        derive(scenes, set_dir, recipe.derive, scene_names=names, overwrite=True)
+    from training.derive import SPLITS
+
+    with h5py.File(set_dir / "coarse.h5", "r+") as h5:
+        h5.attrs["norm_mean"] = np.asarray(shipped_norm.mean, np.float32)
+        h5.attrs["norm_std"] = np.asarray(shipped_norm.std, np.float32)
+        split = h5["split"][:]
+        return {
+            "coarse_samples": int(h5["x"].shape[0]),
+            "sample_shape": list(h5["x"].shape[1:]),
+            "per_split": {name: int(np.sum(split == i)) for i, name in enumerate(SPLITS)},
+        }
+
+
+def _evaluate(
+    name: str, model: Any, scenes: list[Any], pixel_router: str = "cascade"
+) -> dict[str, Any]:
+    from cascade.engine import EngineConfig, mask_array
+    from cascade.kernels import pool_labels
+
+    cells_ok, cells_n, sdn, conf = 0, 0, [], {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    patches = 0
+    for s in scenes:
+        res = mask_array(
+            s.reflectance,
+            model,
+            band_names=s.band_names,
+            config=EngineConfig(router=pixel_router, input_scale=1.0),
+        )
+        truth_cells = pool_labels(s.paper, res.geometry)
+        cells_ok += round(coarse_accuracy(res.cell_classes, truth_cells) * truth_cells.size)
+        cells_n += truth_cells.size
+        sdn.append(s_dn(res.cell_classes))
+        sc = scores(res.mask, s.paper)
+        for k in conf:
+            conf[k] += sc[k]
+        patches += res.report["patches_run"]
+    n = sum(conf.values())
+    return {
+        "loss": name,
+        "coarse_accuracy": round(cells_ok / cells_n, 4),
+        "pixel_accuracy": round((conf["tp"] + conf["tn"]) / n, 4),
+        "pixel_f1": round(2 * conf["tp"] / max(1, 2 * conf["tp"] + conf["fp"] + conf["fn"]), 4),
+        "s_dn": round(float(np.mean([v for v in sdn if v is not None])), 5),
+        "patches_run": patches,
+        **conf,
+    }
+
+
+def run(suite: Suite) -> dict[str, Any]:
+    from cascade.engine import CascadeModel, load_cascade_model
+    from cascade.models import build_coarse_model
+    from cascade.models.predict import KerasPredictor
+    from cascade.pretrained import resolve_model
+    from cascade.simulate import CloudConfig, simulate
+    from training.recipe import load_recipe
+    from training.train import train_coarse
+
+    p = suite.profile
+    root = suite.work / f"ablation-{p.name}"
+    data = root / "data"
+    t0 = time.perf_counter()
+    infos = training_scenes(suite, data)
+    simulate_s = time.perf_counter() - t0
+    shipped = load_cascade_model(resolve_model(PAIR))
+    recipes = _recipes(suite, root, data)
+    set_dir = root / "set"
+    t0 = time.perf_counter()
+    set_info = _derive(next(iter(recipes.values())), set_dir, shipped.coarse_spec.normalization)
+    derive_s = time.perf_counter() - t0
+
+    trained: dict[str, dict[str, Any]] = {}
+    for variant, path in recipes.items():
+        recipe = load_recipe(path)
+        link = recipe.work_dir / "coarse.h5"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(set_dir / "coarse.h5")
+        _log(f"training {variant} ...")
+        t0 = time.perf_counter()
+        history = train_coarse(recipe, restart=True)
+        trained[variant] = {
+            "seconds": round(time.perf_counter() - t0, 1),
+            "recipe": str(path.relative_to(suite.work)),
+            "history": history,
+        }
+        _log(f"  {trained[variant]['seconds']} s")
+
+    scenes = [
+        simulate(
+            p.sim_size,
+            p.sim_size,
+            config=CloudConfig(cover=c, scale_px=900, cirrus=0.15),
+            seed=950 + i,
+        )
+        for i, c in zip(range(p.ablation_eval_scenes), (0.35, 0.2, 0.5), strict=False)
+    ]
+    rows = []
+    for variant, path in recipes.items():
+        recipe = load_recipe(path)
+        keras_model = build_coarse_model("mobilenetv2", len(shipped.bands))
+        keras_model.load_weights(recipe.work_dir / "coarse.final.weights.h5")
+        model = CascadeModel(
+            KerasPredictor(keras_model, batch_size=1),
+            shipped.fine,
+            shipped.coarse_spec,
+            shipped.fine_spec,
+            name=f"ablation-{_slug(variant)}",
+        )
+        warm_up(model, *{sc.paper.shape for sc in scenes})
+        rows.append(_evaluate(variant, model, scenes))
+        _log(f"{variant}: {rows[-1]}")
+    rows.append(_evaluate(f"shipped ({PAIR})", shipped, scenes))
+    figure = "ablation.png"
+    plots.ablation_bars(suite.images / figure, rows, ["coarse_accuracy", "pixel_accuracy", "s_dn"])
+    return {
+        "profile": p.to_dict(),
+        "training_scenes": infos,
+        "training_set": set_info,
+        "simulate_s": round(simulate_s, 1),
+        "derive_s": round(derive_s, 1),
+        "trained": trained,
+        "eval_scenes": [
+            {"seed": 950 + i, "size": p.sim_size, "cloud": s.info.get("config")}
+            for i, s in enumerate(scenes)
+        ],
+        "rows": rows,
+        "figures": {"ablation": suite.image_link(figure)},
+    }

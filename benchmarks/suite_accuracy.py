@@ -1,0 +1,277 @@
+"""Accuracy suite: cascade, patch baseline, coarse-only and s2cloudless on the same images.
+
+Images (each as far as its bands allow):
+
+- held-out simulated Sentinel-2 scenes (13 bands over the real cloud-free Virginia subset,
+  seeds from the profile, none among the training seeds 0-39), scored against the paper-style
+  annotation (opacity > 0.05, dilated 10 px). Both shipped pairs and s2cloudless run on them;
+- the real labelled images of ``../shared/data`` (ukis Landsat 7 and 5, the 38-Cloud patch:
+  Blue/Green/Red/NIR, so the ``rgbn`` pair only);
+- the s2cloudless test scene: *agreement* with s2cloudless's own mask (both pairs).
+
+Per image and method: the confusion matrix and every statistic of :mod:`benchmarks.stats`;
+per image and model: the coarse stage's cell accuracy against the grid pooled from the labels
+and its S_dn (Overcast next to Cloudless). Summaries: mean over images and pooled, per group
+of images. Pictures: mask panels with the routed cells outlined, confusion matrices.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks import plots
+from benchmarks.stats import coarse_accuracy, s_dn, scores, summarize
+from benchmarks.suite import ROUTERS, S2CLOUDLESS_BANDS, Suite, s2cloudless_mask, warm_up
+
+PAIRS = ("sentinel2-l1c-7", "rgbn")
+
+
+def _log(msg: str) -> None:
+    print(f"[accuracy] {msg}", file=sys.stderr, flush=True)
+
+
+def simulated_cases(suite: Suite) -> list[dict[str, Any]]:
+    """The held-out simulated scenes: varied cover, cloud size, brightness and cloud tops."""
+    from cascade.simulate import CloudConfig, simulate
+
+    p = suite.profile
+    looks = [
+        CloudConfig(cover=0.35, scale_px=900, cirrus=0.15, nodata_wedge=0.08),
+        CloudConfig(cover=0.2, scale_px=400, brightness=0.5, cloud_top="low"),
+        CloudConfig(cover=0.55, scale_px=1500, cirrus=0.25, cloud_top="high"),
+    ]
+    cases = []
+    for i in range(p.sim_scenes):
+        cfg = looks[i % len(looks)]
+        seed = p.seed + i
+        s = simulate(p.sim_size, p.sim_size, profile="sentinel2-l1c-13", config=cfg, seed=seed)
+        cases.append(
+            {
+                "group": "simulated (held out)",
+                "case": f"simulated seed {seed}",
+                "labels": "paper-style",
+                "pairs": list(PAIRS),
+                "bands": s.reflectance,
+                "names": tuple(s.band_names),
+                "truth": s.paper,
+                "s2cloudless": True,
+                "nodata": 0.0,  # the simulator's reflectance is 0 at No Data
+                "scene": {"size": p.sim_size, "seed": seed, "cloud": cfg.to_dict()},
+            }
+        )
+    return cases
+
+
+def real_cases(suite: Suite) -> list[dict[str, Any]]:
+    """The labelled real images and the s2cloudless scene (empty without the shared data)."""
+    from benchmarks.accuracy import _cases
+
+    if suite.data_dir is None:
+        _log("no shared data: the real images are skipped")
+        return []
+    cases = []
+    for c in _cases(suite.data_dir):
+        agreement = c["case"] == "s2cloudless scene"
+        cases.append(
+            {
+                **c,
+                "group": c["case"],
+                "names": tuple(c["names"]),
+                # s2cloudless against its own mask would only measure itself.
+                "s2cloudless": False,
+                "agreement": agreement,
+            }
+        )
+    return cases
+
+
+def _rgb(bands: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    from cascade.artifacts import band_aliases
+
+    want = ("Red", "Green", "Blue")
+    idx = []
+    for w in want:
+        for i, n in enumerate(names):
+            if w.lower() in {a.lower() for a in band_aliases(n)} | {n.lower()}:
+                idx.append(i)
+                break
+    if len(idx) != 3:
+        idx = [0, 0, 0]
+    return bands[idx]
+
+
+def run(suite: Suite) -> dict[str, Any]:
+    """Score every method on every image; write the pictures. Returns the results payload."""
+    from cascade.engine import EngineConfig, load_cascade_model, mask_array
+    from cascade.kernels import pool_labels
+    from cascade.pretrained import resolve_model
+
+    models = {name: load_cascade_model(resolve_model(name)) for name in PAIRS}
+    cases = simulated_cases(suite) + real_cases(suite)
+    for model in models.values():  # kernels compiled, both models traced for these shapes
+        warm_up(model, *{c["truth"].shape for c in cases})
+    rows: list[dict[str, Any]] = []
+    coarse_rows: list[dict[str, Any]] = []
+    panels_made: set[str] = set()
+    panel_files: list[str] = []
+    for case in cases:
+        truth = case["truth"]
+        masks: dict[str, np.ndarray] = {}
+        routed = None
+        for pair in case["pairs"]:
+            model = models[pair]
+            for router in ROUTERS:
+                cfg = EngineConfig(router=router, input_scale=1.0)
+                t0 = time.perf_counter()
+                res = mask_array(
+                    case["bands"],
+                    model,
+                    band_names=case["names"],
+                    nodata=case.get("nodata"),
+                    config=cfg,
+                )
+                seconds = time.perf_counter() - t0
+                masks[f"{pair}/{router}"] = res.mask
+                if router == "cascade" and pair == case["pairs"][0]:
+                    routed = res.routed
+                rows.append(
+                    {
+                        "group": case["group"],
+                        "case": case["case"],
+                        "labels": case["labels"],
+                        "model": pair,
+                        "method": router,
+                        "patches_run": res.report["patches_run"],
+                        "cells_with_data": res.report["cells_with_data"],
+                        "seconds": round(seconds, 3),
+                        **scores(res.mask, truth),
+                    }
+                )
+                if router == "cascade":
+                    cells = pool_labels(truth, res.geometry)
+                    coarse_rows.append(
+                        {
+                            "group": case["group"],
+                            "case": case["case"],
+                            "model": pair,
+                            "grid": list(cells.shape),
+                            "coarse_accuracy": round(coarse_accuracy(res.cell_classes, cells), 4),
+                            "s_dn": s_dn(res.cell_classes),
+                            "s_dn_labels": s_dn(cells),
+                        }
+                    )
+                _log(
+                    f"{case['case']:<24} {pair:<16} {router:<8} acc {rows[-1]['accuracy']} "
+                    f"f1 {rows[-1]['f1']} ({res.report['patches_run']} patches, {seconds:.1f} s)"
+                )
+        if case["s2cloudless"] and all(b in case["names"] for b in S2CLOUDLESS_BANDS):
+            t0 = time.perf_counter()
+            m = s2cloudless_mask(case["bands"], case["names"], nodata=truth == 255)
+            seconds = time.perf_counter() - t0
+            masks["s2cloudless"] = m
+            rows.append(
+                {
+                    "group": case["group"],
+                    "case": case["case"],
+                    "labels": case["labels"],
+                    "model": "s2cloudless",
+                    "method": "s2cloudless",
+                    "patches_run": None,
+                    "cells_with_data": None,
+                    "seconds": round(seconds, 3),
+                    "pixels_per_s": round(truth.size / seconds),
+                    **scores(m, truth),
+                }
+            )
+            _log(f"{case['case']:<24} s2cloudless acc {rows[-1]['accuracy']} ({seconds:.1f} s)")
+        if case["group"] not in panels_made:
+            panels_made.add(case["group"])
+            panel_files.append(_panels(suite, case, masks, routed))
+
+    summaries = []
+    keys = sorted({(r["group"], r["model"], r["method"]) for r in rows}, key=_order(rows))
+    for group, model, method in keys:
+        sel = [r for r in rows if (r["group"], r["model"], r["method"]) == (group, model, method)]
+        summaries.append({"group": group, "model": model, "method": method, **summarize(sel)})
+    figure = _confusion_figure(suite, summaries)
+    return {
+        "profile": suite.profile.to_dict(),
+        "cases": [
+            {k: c[k] for k in ("group", "case", "labels", "pairs") if k in c}
+            | {"shape": list(c["truth"].shape), "scene": c.get("scene")}
+            for c in cases
+        ],
+        "rows": rows,
+        "coarse": coarse_rows,
+        "summaries": summaries,
+        "figures": {"confusion": figure, "panels": panel_files},
+    }
+
+
+def _order(rows: list[dict[str, Any]]) -> Any:
+    groups = list(dict.fromkeys(r["group"] for r in rows))
+    methods = [*ROUTERS, "s2cloudless"]
+    models = [*PAIRS, "s2cloudless"]
+
+    def key(k: tuple[str, str, str]) -> tuple[int, int, int]:
+        return groups.index(k[0]), models.index(k[1]), methods.index(k[2])
+
+    return key
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in text.lower()).strip("-")
+
+
+def _panels(
+    suite: Suite, case: dict[str, Any], masks: dict[str, np.ndarray], routed: np.ndarray | None
+) -> str:
+    """Fig. 6-style panels of one image (the first pair's masks); returns the docs link."""
+    from cascade.quicklook import decimation
+
+    truth = case["truth"]
+    step = decimation(truth.shape[0], truth.shape[1], max_side=700)
+    sl = (slice(None, None, step), slice(None, None, step))
+    first = case["pairs"][0]
+    truth_label = "s2cloudless (reference)" if case.get("agreement") else "truth"
+    items = [(truth_label, truth[sl])]
+    for label, key in (
+        ("patch baseline (all)", f"{first}/all"),
+        ("cascade", f"{first}/cascade"),
+        ("coarse only (none)", f"{first}/none"),
+        ("s2cloudless", "s2cloudless"),
+    ):
+        if key in masks:
+            items.append((label, masks[key][sl]))
+    rgb = _rgb(case["bands"], case["names"])[:, sl[0], sl[1]]
+    name = f"panels-{_slug(case['group'])}.png"
+    plots.mask_panels(
+        suite.images / name,
+        rgb,
+        items,
+        routed=routed,
+        outline=("cascade",),
+        core=248.0 / step,
+        title=f"{case['case']} ({case['labels']} labels), model {first}",
+    )
+    return suite.image_link(name)
+
+
+def _confusion_figure(suite: Suite, summaries: list[dict[str, Any]]) -> str:
+    items = []
+    for s in summaries:
+        if s["method"] in ("cascade", "s2cloudless") or (
+            s["method"] == "all" and s["group"].startswith("simulated")
+        ):
+            c = s["pooled"]
+            title = f"{s['group']}: {s['model']} {s['method']}".replace(
+                "s2cloudless s2cloudless", "s2cloudless"
+            )
+            items.append((title, {k: c[k] for k in ("tp", "fp", "fn", "tn")}))
+    name = "confusion.png"
+    plots.confusion_matrices(suite.images / name, items, columns=4)
+    return suite.image_link(name)

@@ -1,0 +1,222 @@
+"""The benchmark suites end to end on a tiny profile, the report built from their results."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks import __main__ as bench_main
+from benchmarks._common import write_results
+from benchmarks.report import render, write_report
+from benchmarks.suite import PROFILES, Suite
+
+pytest.importorskip(
+    "s2cloudless", reason="the suites need the bench extra: pip install -e '.[bench]'"
+)
+pytest.importorskip(
+    "matplotlib", reason="the suites need the bench extra: pip install -e '.[bench]'"
+)
+
+# Seconds, not minutes: scenes of a few cells, one repeat, a few training steps.
+TINY = replace(
+    PROFILES["quick"],
+    name="tiny",
+    sim_scenes=1,
+    sim_size=520,
+    speed_size=744,
+    sizes=(496,),
+    structure_size=496,
+    repeats=1,
+    s2cloudless_factor=8,
+    ablation_scenes=3,
+    ablation_size=744,
+    ablation_epochs=1,
+    ablation_finetune_epochs=1,
+    ablation_steps=2,
+    ablation_eval_scenes=1,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Suite, dict[str, dict]]:
+    root = tmp_path_factory.mktemp("bench")
+    suite = Suite(
+        profile=TINY,
+        data_dir=None,  # the real images are covered by the quick/full runs, not here
+        work=root / "work",
+        results_root=root / "results",
+        docs=root / "docs",
+    )
+    payloads = {}
+    for name in ("accuracy", "speed", "ablation"):
+        payload = bench_main._suite_module(name).run(suite)
+        write_results(name, payload, f"test {name}", folder=suite.results)
+        payloads[name] = payload
+    write_results(
+        "run",
+        {
+            "profile": "tiny",
+            "suites": {
+                n: {
+                    "seconds": 1.0,
+                    "exit_code": 0,
+                    "started_utc": "2026-01-01T00:00:00+00:00",
+                    "command": "test run",
+                }
+                for n in payloads
+            },
+            "total_seconds": 3.0,
+        },
+        "test run",
+        folder=suite.results,
+    )
+    return suite, payloads
+
+
+def test_accuracy_suite_scores_every_method_on_the_simulated_scene(tiny) -> None:
+    suite, p = tiny
+    r = p["accuracy"]
+    methods = {(row["model"], row["method"]) for row in r["rows"]}
+    assert methods == {
+        ("sentinel2-l1c-7", "cascade"),
+        ("sentinel2-l1c-7", "all"),
+        ("sentinel2-l1c-7", "none"),
+        ("rgbn", "cascade"),
+        ("rgbn", "all"),
+        ("rgbn", "none"),
+        ("s2cloudless", "s2cloudless"),
+    }
+    for row in r["rows"]:
+        assert row["tp"] + row["fp"] + row["fn"] + row["tn"] == row["pixels"] > 0
+        assert 0.0 <= row["accuracy"] <= 1.0
+    by = {(row["model"], row["method"]): row for row in r["rows"]}
+    assert by[("sentinel2-l1c-7", "none")]["patches_run"] == 0
+    assert (
+        by[("sentinel2-l1c-7", "cascade")]["patches_run"]
+        <= by[("sentinel2-l1c-7", "all")]["patches_run"]
+    )
+    assert {c["model"] for c in r["coarse"]} == {"sentinel2-l1c-7", "rgbn"}
+    for c in r["coarse"]:
+        assert 0.0 <= c["coarse_accuracy"] <= 1.0
+        assert 0.0 <= c["s_dn"] <= 1.0
+    # one summary per (group, model, method), its pooled counts the sum of its rows
+    assert len(r["summaries"]) == len(methods)
+    for f in [r["figures"]["confusion"], *r["figures"]["panels"]]:
+        assert (suite.docs / f).stat().st_size > 1000
+
+
+def test_speed_suite_times_every_method_and_structure(tiny) -> None:
+    suite, p = tiny
+    s = p["speed"]
+    assert set(s["main"]["runs"]) == {"cascade", "all", "none", "s2cloudless"}
+    main = s["main"]
+    assert main["runs"]["none"]["patches_run"] == 0
+    assert main["runs"]["all"]["patches_run"] == main["runs"]["all"]["cells_with_data"]
+    assert main["speedup"] == pytest.approx(
+        main["runs"]["all"]["wall_s"] / main["runs"]["cascade"]["wall_s"], rel=1e-2
+    )
+    assert main["peak_rss_mib_cascade"] > 100
+    assert [r["structure"] for r in s["structures"]] == [
+        "clear",
+        "overcast",
+        "scattered",
+        "boundary-heavy",
+    ]
+    clear = s["structures"][0]
+    assert clear["routed_fraction"] <= 0.2  # a clear scene sends (almost) nothing fine
+    for r in s["structures"]:
+        assert r["ideal_bound"] == pytest.approx(
+            1 / (r["routed_fraction"] + r["coarse_fraction"]), rel=1e-2
+        )
+    assert {r["megapixels"] for r in s["size_rows"]} == {0.246, 0.554}
+    for f in s["figures"].values():
+        assert (suite.docs / f).stat().st_size > 1000
+
+
+def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
+    suite, p = tiny
+    a = p["ablation"]
+    assert [r["loss"] for r in a["rows"]] == [
+        "CCE",
+        "WCE",
+        "WCE + adjacency",
+        "shipped (sentinel2-l1c-7)",
+    ]
+    for variant in ("CCE", "WCE", "WCE + adjacency"):
+        # every arm runs both stages, so only the loss differs
+        assert set(a["trained"][variant]["history"]) == {"wce", "adjacency"}
+        recipe = (suite.work / a["trained"][variant]["recipe"]).read_text()
+        assert "gamma = " + ("1.0" if "adjacency" in variant else "0.0") in recipe
+    for r in a["rows"]:
+        assert 0.0 <= r["coarse_accuracy"] <= 1.0
+        assert 0.0 <= r["pixel_accuracy"] <= 1.0
+
+
+def test_report_holds_every_table_and_only_numbers_from_the_results(tiny) -> None:
+    suite, p = tiny
+    path = write_report(suite)
+    assert path == suite.docs / "benchmarks-tiny.md"
+    text = path.read_text()
+    for heading in (
+        "## Accuracy",
+        "## Speed",
+        "### Speed-up vs cloud structure",
+        "## Loss ablation",
+    ):
+        assert heading in text
+    assert "Command: `test run`" in text
+    # every picture linked exists
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
+        assert (suite.docs / link).is_file(), link
+    # the headline numbers are the results files' numbers
+    main = p["speed"]["main"]
+    assert f"**{main['speedup']}x**" in text
+    cce = p["ablation"]["rows"][0]
+    assert f"| CCE | {cce['coarse_accuracy']:.3f} |" in text
+    stored = json.loads((suite.results / "speed.json").read_text())
+    assert stored["main"]["speedup"] == main["speedup"]
+    assert stored["machine"]["cores"] >= 1
+    assert stored["command"] == "test speed"
+
+
+def test_report_without_results_says_how_to_make_them(tmp_path: Path) -> None:
+    suite = Suite(profile=TINY, data_dir=None, results_root=tmp_path, docs=tmp_path)
+    with pytest.raises(SystemExit, match="python -m benchmarks run tiny"):
+        render(suite)
+
+
+def test_runner_rejects_unknown_suites_and_profiles(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench_main.main(["run", "quick", "--only", "accuracy,sped"])
+    assert exc.value.code == 2
+    assert "unknown suite(s) ['sped']" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        bench_main.main(["run", "medium"])
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit, match="unknown profile 'medium'"):
+        Suite.create("medium")
+
+
+def test_block_mean_averages_valid_pixels_of_each_block() -> None:
+    """s2cloudless's input pooling against a plain loop, edges and No Data included."""
+    import numpy as np
+
+    from benchmarks.suite_speed import _block_mean
+
+    rng = np.random.default_rng(3)
+    dn = rng.integers(1, 9000, (2, 7, 10)).astype(np.uint16)
+    dn[:, 0, :3] = 0  # No Data
+    dn[:, 4:, 8:] = 0  # a whole 3 x 3 block of No Data (bottom right)
+    got = _block_mean(dn, 3)
+    assert got.shape == (2, 3, 4)
+    for i in range(3):
+        for j in range(4):
+            block = dn[:, 3 * i : 3 * i + 3, 3 * j : 3 * j + 3].astype(np.float64)
+            ok = block[0] != 0
+            want = block[:, ok].mean(axis=1) if ok.any() else np.zeros(2)
+            np.testing.assert_allclose(got[:, i, j], want, rtol=1e-6)
+    assert (got[:, 2, 3] == 0).all()
