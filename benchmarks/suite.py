@@ -136,6 +136,13 @@ class Suite:
         from cascade.simulate import _data_root
 
         root = _data_root(data_dir)
+        if not (root / "s2_l1c_clear_virginia").is_dir():
+            # Every suite simulates scenes over this real cloud-free background.
+            raise SystemExit(
+                f"the benchmark suites need the shared data (the cloud-free background "
+                f"{root / 's2_l1c_clear_virginia'} is absent); pass --data-dir DIR or set "
+                "$CASCADE_DATA to the folder that holds it (../shared/data)"
+            )
         return cls(
             profile=PROFILES[profile],
             data_dir=root if (root / "ukis").is_dir() else None,

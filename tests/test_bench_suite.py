@@ -13,6 +13,7 @@ from benchmarks import __main__ as bench_main
 from benchmarks._common import write_results
 from benchmarks.report import render, write_report
 from benchmarks.suite import PROFILES, Suite
+from tests.conftest import SHARED_DATA
 
 pytest.importorskip(
     "s2cloudless", reason="the suites need the bench extra: pip install -e '.[bench]'"
@@ -20,6 +21,12 @@ pytest.importorskip(
 pytest.importorskip(
     "matplotlib", reason="the suites need the bench extra: pip install -e '.[bench]'"
 )
+
+if not (SHARED_DATA / "s2_l1c_clear_virginia").is_dir():
+    pytest.skip(
+        f"shared data {SHARED_DATA} is absent: the suites simulate over its background",
+        allow_module_level=True,
+    )
 
 # Seconds, not minutes: scenes of a few cells, one repeat, a few training steps.
 TINY = replace(
@@ -199,6 +206,8 @@ def test_runner_rejects_unknown_suites_and_profiles(capsys: pytest.CaptureFixtur
     assert exc.value.code == 2
     with pytest.raises(SystemExit, match="unknown profile 'medium'"):
         Suite.create("medium")
+    with pytest.raises(SystemExit, match=r"s2_l1c_clear_virginia is absent\); pass --data-dir"):
+        Suite.create("quick", data_dir="/nonexistent")
 
 
 def test_block_mean_averages_valid_pixels_of_each_block() -> None:
