@@ -7,7 +7,8 @@ PIP    := $(BIN)/python -m pip
 # Re-install when the package metadata or the pins change.
 DEPS   := pyproject.toml constraints.txt
 
-.PHONY: run demo test lint pytest bench bench-quick bench-kernels bench-engine bench-simulate lock clean
+.PHONY: run demo test test-fast lint pytest bench bench-quick bench-kernels bench-engine \
+	bench-simulate bench-batch lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,26 +31,31 @@ run: $(VENV)/.installed-run
 	$(BIN)/cascade mask sample/s2cloudless_scene.tif demo-output/sample_mask.tif \
 		--quicklook demo-output/sample_quicklook.png --overwrite
 
-## demo: the cascade's geometry with oracle models on a generated scene (no trained model)
+## demo: the engine (run_cascade) with oracle models on a generated scene (no trained model)
 demo: $(VENV)/.installed-run
 	$(BIN)/cascade demo --size 2600 --out demo-output --overwrite
 
-## test: lint, type-check and the test suite
-test: $(VENV)/.installed-test
-	$(BIN)/ruff check cascade training benchmarks tests
-	$(BIN)/ruff format --check cascade training benchmarks tests
-	$(BIN)/mypy
+LINTED := cascade training benchmarks tests tools
+
+## test: lint, type-check, size limits and the whole test suite (what CI runs)
+test: lint
 	$(BIN)/python -m pytest
+
+## test-fast: the inner loop: the tests not marked slow (about 2 min)
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not slow"
 
 pytest: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+## lint: ruff, ruff format, mypy and the size limits (500 lines a module, 80 a function)
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check cascade training benchmarks tests
-	$(BIN)/ruff format --check cascade training benchmarks tests
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
+	$(BIN)/python tools/check_sizes.py
 
-## bench: the full benchmark suite (accuracy, speed, loss ablation; about an hour on 2 cores):
+## bench: the full benchmark suites (accuracy, speed, loss ablation; about an hour on 2 cores):
 ## benchmarks/results/full/*.json, docs/benchmarks.md and its plots
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks run full
@@ -58,23 +64,21 @@ bench: $(VENV)/.installed-bench
 bench-quick: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks run quick
 
-## bench-kernels: kernel benchmarks on a full Sentinel-2-sized scene (results in benchmarks/results/)
-bench-kernels: $(VENV)/.installed-run
-	$(BIN)/python -m benchmarks.kernels
+## bench-kernels: the kernel suite on a full Sentinel-2-sized scene (about 3 min, 13 GB of RAM)
+bench-kernels: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full --only kernels
 
-## bench-engine: cascade vs patch baseline on a full-size scene on disk (about 8 min)
-bench-engine: $(VENV)/.installed-run
-	$(BIN)/python -m benchmarks.engine
+## bench-engine: the engine suite, cascade vs patch baseline on a full-size scene on disk (~8 min)
+bench-engine: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full --only engine
 
-## bench-simulate: a full-size simulated scene to disk, peak RSS (about 2 min)
-bench-simulate: $(VENV)/.installed-run
-	$(BIN)/python -m benchmarks.simulate
+## bench-simulate: the simulate suite, a full-size simulated scene to disk, peak RSS (~2 min)
+bench-simulate: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full --only simulate
 
-## bench-batch: scenes per hour with 1 and 2 Dask workers, per-worker memory (MODEL=dir to pick
-## the model pair; default the shipped sentinel2-l1c-7)
-.PHONY: bench-batch
-bench-batch: $(VENV)/.installed-run
-	$(BIN)/python -m benchmarks.batch $(if $(MODEL),--model $(MODEL))
+## bench-batch: the batch suite, scenes per hour with 1 and 2 Dask workers, per-worker memory
+bench-batch: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full --only batch
 
 ## lock: re-resolve the stack in a scratch venv and rewrite constraints.txt
 lock:

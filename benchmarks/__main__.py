@@ -1,8 +1,14 @@
 """The benchmark suites in one command.
 
-    python -m benchmarks run [quick|full] [--only accuracy,speed,ablation] [--data-dir DIR]
+    python -m benchmarks run [quick|full] [--only SUITE,...] [--data-dir DIR]
     python -m benchmarks report [quick|full]
     python -m benchmarks suite NAME --profile quick|full     (one suite in this process)
+
+Suites: ``accuracy``, ``speed`` and ``ablation`` (run by default: the cascade against the
+patch baseline, coarse-only and s2cloudless, and the loss ablation), and ``kernels`` (Numba
+kernels against numpy references), ``engine`` (cascade vs patch baseline with random-weight
+models, per-router memory), ``batch`` (scenes per hour on Dask) and ``simulate`` (the
+simulator's speed and memory), run with ``--only``.
 
 ``run`` runs each suite of the profile in its own Python process (so peak memory and
 TensorFlow's state are per suite), writes ``benchmarks/results/<profile>/<suite>.json`` and
@@ -22,7 +28,8 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("accuracy", "speed", "ablation")
+SUITES = ("accuracy", "speed", "ablation", "kernels", "engine", "batch", "simulate")
+DEFAULT_SUITES = ("accuracy", "speed", "ablation")
 
 
 def _suite_module(name: str) -> Any:
@@ -103,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_run = sub.add_parser("run", help="run the suites of a profile and write the report")
     p_run.add_argument("profile", nargs="?", default="quick", choices=("quick", "full"))
-    p_run.add_argument("--only", default=",".join(SUITES), help="comma-separated suites")
+    p_run.add_argument(
+        "--only", default=",".join(DEFAULT_SUITES), help=f"comma-separated suites of {SUITES}"
+    )
     p_run.add_argument("--data-dir", default=None, help="the shared data (../shared/data)")
     p_rep = sub.add_parser("report", help="regenerate the Markdown report from results files")
     p_rep.add_argument("profile", nargs="?", default="full", choices=("quick", "full"))

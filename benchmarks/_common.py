@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cascade._files import atomic_output
+from cascade.io.files import atomic_output
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -7,46 +7,15 @@ nothing. Regenerate with ``python -m benchmarks report [quick|full]``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report_accuracy import accuracy_section
+from benchmarks.report_format import _METHOD, _load, _minutes, _seconds, _source, _table
+from benchmarks.report_tools import TOOL_SECTIONS
 from benchmarks.suite import Suite
 
 __all__ = ["render", "write_report"]
-
-
-def _load(suite: Suite, name: str) -> dict[str, Any] | None:
-    path = suite.results / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _f(x: Any, digits: int = 3) -> str:
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(_f(v) for v in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def _seconds(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.0f}"
-
-
-def _minutes(seconds: float) -> str:
-    m, s = divmod(round(seconds), 60)
-    return f"{m} min {s:02d} s"
-
-
-def _source(suite: Suite, name: str) -> str:
-    rel = f"benchmarks/results/{suite.profile.name}/{name}.json"
-    return f"Source: [`{rel}`](../{rel})."
 
 
 def _header(
@@ -79,164 +48,6 @@ def _header(
         f"{pk.get('tensorflow')}, Keras {pk.get('keras')}, NumPy {pk.get('numpy')}, Numba "
         f"{pk.get('numba')}, s2cloudless {pk.get('s2cloudless')}, LightGBM {pk.get('lightgbm')}",
         "",
-    ]
-    return lines
-
-
-_METHOD = {
-    "cascade": "cascade",
-    "all": "patch baseline (all)",
-    "none": "coarse only (none)",
-    "s2cloudless": "s2cloudless",
-}
-
-
-def _accuracy(suite: Suite, r: dict[str, Any]) -> list[str]:
-    coarse = {(c["group"], c["model"]): c for c in r["coarse"]}
-    # per (group, model): mean over images of the coarse scores
-    cgroups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for c in r["coarse"]:
-        cgroups.setdefault((c["group"], c["model"]), []).append(c)
-
-    def cmean(group: str, model: str, key: str) -> float | None:
-        vals = [c[key] for c in cgroups.get((group, model), []) if c[key] is not None]
-        return sum(vals) / len(vals) if vals else None
-
-    del coarse
-    lines = [
-        "## Accuracy",
-        "",
-        "Cloud is the positive class; pixels without data or label are left out. "
-        "`cascade`, `all` and `none` use the same loaded model pair; s2cloudless runs only "
-        "where its ten Sentinel-2 bands exist (the simulated scenes are made with all 13). "
-        "Simulated scenes are scored against the paper-style annotation (opacity > 0.05, "
-        "dilated 10 px); the s2cloudless scene measures *agreement* with s2cloudless's own mask. "
-        "Coarse accuracy: predicted cell classes against the grid pooled from the labels; "
-        "S_dn: share of the possible Overcast/Cloudless adjacencies in the predicted grid "
-        "(0 is the goal).",
-        "",
-        "### Summary (pooled over the images of a group)",
-        "",
-    ]
-    rows = []
-    for s in r["summaries"]:
-        p = s["pooled"]
-        is_model = s["method"] != "s2cloudless"
-        rows.append(
-            [
-                s["group"],
-                s["images"],
-                s["model"] if is_model else "-",
-                _METHOD[s["method"]],
-                p["accuracy"],
-                p["precision"],
-                p["recall"],
-                p["f1"],
-                p["iou"],
-                s["mean"]["f1"],
-                cmean(s["group"], s["model"], "coarse_accuracy") if is_model else None,
-                cmean(s["group"], s["model"], "s_dn") if is_model else None,
-            ]
-        )
-    lines.append(
-        _table(
-            [
-                "data",
-                "images",
-                "model",
-                "method",
-                "accuracy",
-                "precision",
-                "recall",
-                "F1",
-                "IoU",
-                "mean F1",
-                "coarse acc.",
-                "S_dn",
-            ],
-            rows,
-        )
-    )
-    lines += ["", "### Per image: confusion-matrix statistics", ""]
-    rows = []
-    for row in r["rows"]:
-        rows.append(
-            [
-                row["case"],
-                row["model"] if row["model"] != "s2cloudless" else "-",
-                _METHOD[row["method"]],
-                row["accuracy"],
-                row["tpr"],
-                row["tnr"],
-                row["fpr"],
-                row["fnr"],
-                row["ppv"],
-                row["npv"],
-                row["fdr"],
-                row["for"],
-                row["balanced_accuracy"],
-                row["prevalence"],
-                row["lr_plus"],
-                row["lr_minus"],
-                row["patches_run"] if row["patches_run"] is not None else "-",
-            ]
-        )
-    lines.append(
-        _table(
-            [
-                "image",
-                "model",
-                "method",
-                "acc.",
-                "TPR",
-                "TNR",
-                "FPR",
-                "FNR",
-                "PPV",
-                "NPV",
-                "FDR",
-                "FOR",
-                "bal. acc.",
-                "prev.",
-                "LR+",
-                "LR-",
-                "fine patches",
-            ],
-            rows,
-        )
-    )
-    lines += ["", "Coarse stage per image:", ""]
-    lines.append(
-        _table(
-            ["image", "model", "grid", "coarse accuracy", "S_dn (pred.)", "S_dn (labels)"],
-            [
-                [
-                    c["case"],
-                    c["model"],
-                    "x".join(map(str, c["grid"])),
-                    c["coarse_accuracy"],
-                    c["s_dn"],
-                    c["s_dn_labels"],
-                ]
-                for c in r["coarse"]
-            ],
-        )
-    )
-    s2 = [row for row in r["rows"] if row["method"] == "s2cloudless" and row.get("pixels_per_s")]
-    if s2:
-        rate = sum(x["pixels_per_s"] for x in s2) / len(s2)
-        lines += [
-            "",
-            f"s2cloudless at 10 m classified {rate:,.0f} pixels/s on average here "
-            f"({len(s2)} scene(s)).",
-        ]
-    lines += ["", "Mask panels (routed cells outlined on the cascade panel):", ""]
-    lines += [f"![mask panels]({f})" for f in r["figures"]["panels"]]
-    lines += [
-        "",
-        f"![confusion matrices]({r['figures']['confusion']})",
-        "",
-        _source(suite, "accuracy"),
     ]
     return lines
 
@@ -312,10 +123,12 @@ def _speed(suite: Suite, r: dict[str, Any]) -> list[str]:
         "- Wall times of every repeat: "
         + "; ".join(f"{k} {v['walls_s']}" for k, v in runs.items())
         + ".",
-        "",
-        "### Speed-up vs cloud structure",
-        "",
     ]
+    return lines + _structures_and_sizes(suite, r)
+
+
+def _structures_and_sizes(suite: Suite, r: dict[str, Any]) -> list[str]:
+    lines = ["", "### Speed-up vs cloud structure", ""]
     lines.append(
         _table(
             [
@@ -420,7 +233,8 @@ def _ablation(suite: Suite, r: dict[str, Any]) -> list[str]:
 
 def render(suite: Suite) -> str:
     """The report's Markdown from whatever results files of the profile exist."""
-    parts = {name: _load(suite, name) for name in ("run", "accuracy", "speed", "ablation")}
+    names = ("run", "accuracy", "speed", "ablation", *TOOL_SECTIONS)
+    parts = {name: _load(suite, name) for name in names}
     present = [v for v in parts.values() if v]
     if not present:
         raise SystemExit(
@@ -428,12 +242,16 @@ def render(suite: Suite) -> str:
             f"{suite.profile.name}` first"
         )
     lines = _header(suite, parts["run"], {k: v for k, v in parts.items() if k != "run"})
-    for name, fn in (("accuracy", _accuracy), ("speed", _speed), ("ablation", _ablation)):
+    for name, fn in (("accuracy", accuracy_section), ("speed", _speed), ("ablation", _ablation)):
         r = parts[name]
         if r is None:
             lines += [f"## {name.capitalize()}", "", "Not run in this profile's results.", ""]
             continue
         lines += [f"<!-- {name}: {r['date_utc']} -->", *fn(suite, r), ""]
+    for name, section in TOOL_SECTIONS.items():  # opt-in suites: shown when they have results
+        r = parts[name]
+        if r is not None:
+            lines += [f"<!-- {name}: {r['date_utc']} -->", *section(suite, r), ""]
     notes = Path(__file__).with_name("report_notes.md")
     if notes.exists():
         lines += [notes.read_text().rstrip(), ""]
@@ -442,7 +260,7 @@ def render(suite: Suite) -> str:
 
 def write_report(suite: Suite) -> Path:
     """Write the profile's Markdown report atomically; returns its path."""
-    from cascade._files import atomic_output
+    from cascade.io.files import atomic_output
 
     name = (
         "benchmarks.md" if suite.profile.name == "full" else f"benchmarks-{suite.profile.name}.md"

@@ -8,7 +8,7 @@ never a made-up 0 or 1. Two ways to summarise several images (:func:`summarize`)
 
 Cell-level scores of the coarse stage: :func:`coarse_accuracy` (predicted 4-class cell grid
 against the grid pooled from the reference mask) and :func:`s_dn` (the normalised adjacency of
-Overcast and Cloudless cells in a predicted grid; 0 is the goal, see :mod:`training.losses`).
+Overcast and Cloudless cells in a predicted grid; 0 is the goal, see :mod:`training.metrics`).
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def coarse_accuracy(pred_cells: np.ndarray, truth_cells: np.ndarray) -> float:
 
 def s_dn(cells: np.ndarray, pair: Sequence[int] = (OVERCAST, CLOUDLESS)) -> float | None:
     """Normalised adjacency ``S_dn`` of a class pair in a cell grid (``None`` below 2 x 2)."""
-    from training.losses import normalized_adjacency
+    from training.metrics import normalized_adjacency
 
     cells = np.asarray(cells)
     if cells.ndim != 2:

@@ -64,6 +64,21 @@ class Profile:
     ablation_steps: int
     ablation_eval_scenes: int
     seed: int = 900
+    # kernels: the Numba kernels against their numpy references on one scene
+    kernels_size: int = 2480
+    kernels_repeats: int = 3
+    kernels_ref_repeats: int = 2
+    # engine: cascade vs patch baseline from disk, random-weight models; each router in its
+    # own process when isolated (peak RSS per router)
+    engine_size: int = 2480
+    engine_partly: float = 0.2
+    engine_isolated: bool = True
+    # batch: scenes per hour and worker memory on a local Dask cluster of each worker count
+    batch_scene_size: int = 1240
+    batch_count: int = 2
+    batch_workers: tuple[int, ...] = (1,)
+    # simulate: one simulated scene written to disk strip by strip
+    simulate_size: int = 2480
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -101,6 +116,14 @@ PROFILES = {
         ablation_finetune_epochs=2,
         ablation_steps=40,
         ablation_eval_scenes=3,
+        kernels_size=10980,
+        kernels_repeats=5,
+        kernels_ref_repeats=3,
+        engine_size=10980,
+        batch_scene_size=5490,
+        batch_count=4,
+        batch_workers=(1, 2),
+        simulate_size=10980,
     ),
 }
 
@@ -133,9 +156,9 @@ class Suite:
     ) -> Suite:
         if profile not in PROFILES:
             raise SystemExit(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-        from cascade.simulate import _data_root
+        from training.simulator import data_root
 
-        root = _data_root(data_dir)
+        root = data_root(data_dir)
         if not (root / "s2_l1c_clear_virginia").is_dir():
             # Every suite simulates scenes over this real cloud-free background.
             raise SystemExit(

@@ -81,20 +81,16 @@ def _slug(name: str) -> str:
 
 def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
     """Simulate the ablation's training scenes into ``folder`` (kept between runs)."""
-    from cascade.simulate import CloudConfig, write_scene
+    from training.simulator import random_cloud_config, write_scene
 
     p = suite.profile
     rng = np.random.default_rng(p.seed)
     infos = []
     for i in range(p.ablation_scenes):
-        cfg = CloudConfig(
-            cover=float(rng.uniform(0.1, 0.6)),
-            scale_px=float(rng.choice([300.0, 800.0, 1500.0])),
-            cirrus=0.15,
-            brightness=float(rng.uniform(0.35, 0.85)),
-            cloud_top=str(rng.choice(["low", "mid", "high"])),
-            nodata_wedge=float(rng.choice([0.0, 0.0, 0.1])),
-        )
+        # The shared draw of `cascade simulate`, with thin cirrus and a No Data wedge in
+        # every third scene.
+        wedge = float(rng.choice([0.0, 0.0, 0.1]))
+        cfg = random_cloud_config(rng, cirrus=0.15, nodata_wedge=wedge)
         name = f"train-{700 + i}"
         if not (folder / f"{name}.tif").exists() or not (folder / f"{name}_mask.tif").exists():
             write_scene(
@@ -198,9 +194,9 @@ def run(suite: Suite) -> dict[str, Any]:
     from cascade.engine import CascadeModel, load_cascade_model
     from cascade.models import build_coarse_model
     from cascade.models.predict import KerasPredictor
-    from cascade.pretrained import resolve_model
-    from cascade.simulate import CloudConfig, simulate
+    from cascade.models.pretrained import resolve_model
     from training.recipe import load_recipe
+    from training.simulator import CloudConfig, simulate
     from training.train import train_coarse
 
     p = suite.profile

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks import plots
+from benchmarks import plots, plots_masks
 from benchmarks.stats import coarse_accuracy, s_dn, scores, summarize
 from benchmarks.suite import ROUTERS, S2CLOUDLESS_BANDS, Suite, s2cloudless_mask, warm_up
 
@@ -36,7 +37,7 @@ def _log(msg: str) -> None:
 
 def simulated_cases(suite: Suite) -> list[dict[str, Any]]:
     """The held-out simulated scenes: varied cover, cloud size, brightness and cloud tops."""
-    from cascade.simulate import CloudConfig, simulate
+    from training.simulator import CloudConfig, simulate
 
     p = suite.profile
     looks = [
@@ -66,15 +67,64 @@ def simulated_cases(suite: Suite) -> list[dict[str, Any]]:
     return cases
 
 
+def _one(got: Any) -> Any:
+    """A reader's scene (readers of time series return a list)."""
+    return got[0] if isinstance(got, list) else got
+
+
+def read_real_cases(data: Path) -> list[dict[str, Any]]:
+    """The labelled real images: ukis Landsat 7/5 (reference labels, ``rgbn``), the 38-Cloud
+    patch (human labels, ``rgbn``; its reflectance lacks the sun-elevation correction), and
+    the s2cloudless scene (*agreement* with s2cloudless's own mask, both pairs)."""
+    from training.datasets import read_dataset
+
+    cases: list[dict[str, Any]] = []
+    for sensor in ("landsat7", "landsat5"):
+        s = _one(read_dataset("ukis", data / "ukis" / f"{sensor}.npz"))
+        cases.append(
+            {
+                "case": f"ukis {sensor}",
+                "labels": "reference",
+                "pairs": ["rgbn"],
+                "bands": s.bands,
+                "names": s.band_names,
+                "truth": s.mask,
+            }
+        )
+    c = _one(read_dataset("38cloud", data / "38cloud_sample"))
+    rows, cols = np.nonzero(c.mask != 255)
+    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    cases.append(
+        {
+            "case": "38-Cloud patch",
+            "labels": "human",
+            "pairs": ["rgbn"],
+            "bands": np.ascontiguousarray(c.bands[:, r0:r1, c0:c1]),
+            "names": c.band_names,
+            "truth": c.mask[r0:r1, c0:c1],
+        }
+    )
+    s2 = _one(read_dataset("s2cloudless", data / "s2cloudless_scene" / "input_arrays.npz"))
+    cases.append(
+        {
+            "case": "s2cloudless scene",
+            "labels": "s2cloudless (agreement)",
+            "pairs": ["sentinel2-l1c-7", "rgbn"],
+            "bands": s2.bands,
+            "names": s2.band_names,
+            "truth": s2.mask,
+        }
+    )
+    return cases
+
+
 def real_cases(suite: Suite) -> list[dict[str, Any]]:
     """The labelled real images and the s2cloudless scene (empty without the shared data)."""
-    from benchmarks.accuracy import _cases
-
     if suite.data_dir is None:
         _log("no shared data: the real images are skipped")
         return []
     cases = []
-    for c in _cases(suite.data_dir):
+    for c in read_real_cases(suite.data_dir):
         agreement = c["case"] == "s2cloudless scene"
         cases.append(
             {
@@ -90,7 +140,7 @@ def real_cases(suite: Suite) -> list[dict[str, Any]]:
 
 
 def _rgb(bands: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
-    from cascade.artifacts import band_aliases
+    from cascade.bands import band_aliases
 
     want = ("Red", "Green", "Blue")
     idx = []
@@ -104,11 +154,83 @@ def _rgb(bands: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return bands[idx]
 
 
+def _score_routers(
+    case: dict[str, Any], pair: str, model: Any, masks: dict[str, np.ndarray]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
+    """Rows of the three routers of one model on one case, the coarse rows, the routed cells."""
+    from cascade.engine import EngineConfig, mask_array
+    from cascade.kernels import pool_labels
+
+    truth = case["truth"]
+    rows, coarse_rows, routed = [], [], None
+    for router in ROUTERS:
+        cfg = EngineConfig(router=router, input_scale=1.0)
+        t0 = time.perf_counter()
+        res = mask_array(
+            case["bands"], model, band_names=case["names"], nodata=case.get("nodata"), config=cfg
+        )
+        seconds = time.perf_counter() - t0
+        masks[f"{pair}/{router}"] = res.mask
+        rows.append(
+            {
+                "group": case["group"],
+                "case": case["case"],
+                "labels": case["labels"],
+                "model": pair,
+                "method": router,
+                "patches_run": res.report["patches_run"],
+                "cells_with_data": res.report["cells_with_data"],
+                "seconds": round(seconds, 3),
+                **scores(res.mask, truth),
+            }
+        )
+        if router == "cascade":
+            routed = res.routed
+            cells = pool_labels(truth, res.geometry)
+            coarse_rows.append(
+                {
+                    "group": case["group"],
+                    "case": case["case"],
+                    "model": pair,
+                    "grid": list(cells.shape),
+                    "coarse_accuracy": round(coarse_accuracy(res.cell_classes, cells), 4),
+                    "s_dn": s_dn(res.cell_classes),
+                    "s_dn_labels": s_dn(cells),
+                }
+            )
+        _log(
+            f"{case['case']:<24} {pair:<16} {router:<8} acc {rows[-1]['accuracy']} "
+            f"f1 {rows[-1]['f1']} ({res.report['patches_run']} patches, {seconds:.1f} s)"
+        )
+    return rows, coarse_rows, routed
+
+
+def _score_s2cloudless(case: dict[str, Any], masks: dict[str, np.ndarray]) -> dict[str, Any]:
+    truth = case["truth"]
+    t0 = time.perf_counter()
+    m = s2cloudless_mask(case["bands"], case["names"], nodata=truth == 255)
+    seconds = time.perf_counter() - t0
+    masks["s2cloudless"] = m
+    row = {
+        "group": case["group"],
+        "case": case["case"],
+        "labels": case["labels"],
+        "model": "s2cloudless",
+        "method": "s2cloudless",
+        "patches_run": None,
+        "cells_with_data": None,
+        "seconds": round(seconds, 3),
+        "pixels_per_s": round(truth.size / seconds),
+        **scores(m, truth),
+    }
+    _log(f"{case['case']:<24} s2cloudless acc {row['accuracy']} ({seconds:.1f} s)")
+    return row
+
+
 def run(suite: Suite) -> dict[str, Any]:
     """Score every method on every image; write the pictures. Returns the results payload."""
-    from cascade.engine import EngineConfig, load_cascade_model, mask_array
-    from cascade.kernels import pool_labels
-    from cascade.pretrained import resolve_model
+    from cascade.engine import load_cascade_model
+    from cascade.models.pretrained import resolve_model
 
     models = {name: load_cascade_model(resolve_model(name)) for name in PAIRS}
     cases = simulated_cases(suite) + real_cases(suite)
@@ -119,85 +241,23 @@ def run(suite: Suite) -> dict[str, Any]:
     panels_made: set[str] = set()
     panel_files: list[str] = []
     for case in cases:
-        truth = case["truth"]
         masks: dict[str, np.ndarray] = {}
         routed = None
         for pair in case["pairs"]:
-            model = models[pair]
-            for router in ROUTERS:
-                cfg = EngineConfig(router=router, input_scale=1.0)
-                t0 = time.perf_counter()
-                res = mask_array(
-                    case["bands"],
-                    model,
-                    band_names=case["names"],
-                    nodata=case.get("nodata"),
-                    config=cfg,
-                )
-                seconds = time.perf_counter() - t0
-                masks[f"{pair}/{router}"] = res.mask
-                if router == "cascade" and pair == case["pairs"][0]:
-                    routed = res.routed
-                rows.append(
-                    {
-                        "group": case["group"],
-                        "case": case["case"],
-                        "labels": case["labels"],
-                        "model": pair,
-                        "method": router,
-                        "patches_run": res.report["patches_run"],
-                        "cells_with_data": res.report["cells_with_data"],
-                        "seconds": round(seconds, 3),
-                        **scores(res.mask, truth),
-                    }
-                )
-                if router == "cascade":
-                    cells = pool_labels(truth, res.geometry)
-                    coarse_rows.append(
-                        {
-                            "group": case["group"],
-                            "case": case["case"],
-                            "model": pair,
-                            "grid": list(cells.shape),
-                            "coarse_accuracy": round(coarse_accuracy(res.cell_classes, cells), 4),
-                            "s_dn": s_dn(res.cell_classes),
-                            "s_dn_labels": s_dn(cells),
-                        }
-                    )
-                _log(
-                    f"{case['case']:<24} {pair:<16} {router:<8} acc {rows[-1]['accuracy']} "
-                    f"f1 {rows[-1]['f1']} ({res.report['patches_run']} patches, {seconds:.1f} s)"
-                )
+            got, coarse, pair_routed = _score_routers(case, pair, models[pair], masks)
+            rows += got
+            coarse_rows += coarse
+            routed = pair_routed if routed is None else routed
         if case["s2cloudless"] and all(b in case["names"] for b in S2CLOUDLESS_BANDS):
-            t0 = time.perf_counter()
-            m = s2cloudless_mask(case["bands"], case["names"], nodata=truth == 255)
-            seconds = time.perf_counter() - t0
-            masks["s2cloudless"] = m
-            rows.append(
-                {
-                    "group": case["group"],
-                    "case": case["case"],
-                    "labels": case["labels"],
-                    "model": "s2cloudless",
-                    "method": "s2cloudless",
-                    "patches_run": None,
-                    "cells_with_data": None,
-                    "seconds": round(seconds, 3),
-                    "pixels_per_s": round(truth.size / seconds),
-                    **scores(m, truth),
-                }
-            )
-            _log(f"{case['case']:<24} s2cloudless acc {rows[-1]['accuracy']} ({seconds:.1f} s)")
+            rows.append(_score_s2cloudless(case, masks))
         if case["group"] not in panels_made:
             panels_made.add(case["group"])
             panel_files.append(_panels(suite, case, masks, routed))
-
     summaries = []
     keys = sorted({(r["group"], r["model"], r["method"]) for r in rows}, key=_order(rows))
     for group, model, method in keys:
         sel = [r for r in rows if (r["group"], r["model"], r["method"]) == (group, model, method)]
         summaries.append({"group": group, "model": model, "method": method, **summarize(sel)})
-    figure = _confusion_figure(suite, summaries)
     return {
         "profile": suite.profile.to_dict(),
         "cases": [
@@ -208,7 +268,7 @@ def run(suite: Suite) -> dict[str, Any]:
         "rows": rows,
         "coarse": coarse_rows,
         "summaries": summaries,
-        "figures": {"confusion": figure, "panels": panel_files},
+        "figures": {"confusion": _confusion_figure(suite, summaries), "panels": panel_files},
     }
 
 
@@ -231,7 +291,7 @@ def _panels(
     suite: Suite, case: dict[str, Any], masks: dict[str, np.ndarray], routed: np.ndarray | None
 ) -> str:
     """Fig. 6-style panels of one image (the first pair's masks); returns the docs link."""
-    from cascade.quicklook import decimation
+    from cascade.io.quicklook import decimation
 
     truth = case["truth"]
     step = decimation(truth.shape[0], truth.shape[1], max_side=700)
@@ -249,7 +309,7 @@ def _panels(
             items.append((label, masks[key][sl]))
     rgb = _rgb(case["bands"], case["names"])[:, sl[0], sl[1]]
     name = f"panels-{_slug(case['group'])}.png"
-    plots.mask_panels(
+    plots_masks.mask_panels(
         suite.images / name,
         rgb,
         items,

@@ -49,7 +49,7 @@ def _log(msg: str) -> None:
 
 def scene_file(suite: Suite, size: int) -> Path:
     """A 13-band simulated scene of ``size`` x ``size`` on disk (made once, then reused)."""
-    from cascade.simulate import CloudConfig, write_scene
+    from training.simulator import CloudConfig, write_scene
 
     name = f"speed-{size}-{suite.profile.seed}"
     path = suite.work / f"{name}.tif"
@@ -87,18 +87,16 @@ def _block_mean(dn: np.ndarray, factor: int, nodata: int = 0) -> np.ndarray:
 def s2cloudless_on_file(path: Path, factor: int) -> dict[str, Any]:
     """Read s2cloudless's bands strip by strip, average them over ``factor x factor`` pixels
     (No Data left out) and classify the result."""
-    import rasterio
-    from rasterio.windows import Window
+    from cascade.io.raster import open_source
 
     t0 = time.perf_counter()
-    with rasterio.open(path) as ds:
-        names = tuple(ds.descriptions)
-        idx = [names.index(b) + 1 for b in S2CLOUDLESS_BANDS]
+    with open_source(path) as src:
+        names = tuple(src.band_names)
+        idx = [names.index(b) for b in S2CLOUDLESS_BANDS]
         rows = factor * max(1, 512 // factor)
         strips = []
-        for r0 in range(0, ds.height, rows):
-            window = Window(0, r0, ds.width, min(rows, ds.height - r0))
-            strips.append(_block_mean(ds.read(idx, window=window), factor))
+        for r0 in range(0, src.height, rows):
+            strips.append(_block_mean(src.read(idx, r0, min(src.height, r0 + rows)), factor))
     pooled = np.concatenate(strips, axis=1)
     t_read = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -166,7 +164,7 @@ def _coarse_stage(timings: dict[str, float]) -> float:
 
 def _structures(suite: Suite, model: Any) -> list[dict[str, Any]]:
     from cascade.engine import EngineConfig, mask_array
-    from cascade.simulate import CloudConfig, simulate
+    from training.simulator import CloudConfig, simulate
 
     p = suite.profile
     rows = []
@@ -218,7 +216,7 @@ def _structures(suite: Suite, model: Any) -> list[dict[str, Any]]:
 
 def run(suite: Suite) -> dict[str, Any]:
     from cascade.engine import load_cascade_model
-    from cascade.pretrained import resolve_model
+    from cascade.models.pretrained import resolve_model
 
     p = suite.profile
     suite.work.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,9 @@ digital numbers become top-of-atmosphere (TOA) reflectance, the unit cloud-casca
   sensors such as CBERS-4A WFI; each band knows its name on those sensors.
 - ``landsat8-oli``: OLI bands 1-7 and 9 (reflective), DN scaled by the Collection 1/2 L1 factors
   (2e-5, -0.1) *without* the sun-elevation correction, which needs the scene's metadata.
+
+:func:`match_bands` is the one rule by which bands are found among a scene's: a model's bands
+in a scene, a profile's bands in a dataset file, red/green/blue for a quicklook.
 """
 
 from __future__ import annotations
@@ -22,9 +25,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from cascade.errors import CascadeError
+from cascade.errors import BandMismatchError, ConfigError
 
-__all__ = ["BAND_PROFILES", "Band", "BandProfile", "get_band_profile"]
+__all__ = [
+    "BAND_PROFILES",
+    "Band",
+    "BandProfile",
+    "band_aliases",
+    "get_band_profile",
+    "match_bands",
+]
 
 
 @dataclass(frozen=True)
@@ -59,21 +69,9 @@ class BandProfile:
     def __len__(self) -> int:
         return len(self.bands)
 
-    def indices_in(self, available: Sequence[str]) -> list[int]:
-        """Index in ``available`` of each profile band (by name or alias), in profile order."""
-        out = []
-        missing = []
-        for band in self.bands:
-            hits = [i for i, n in enumerate(available) if band.matches(str(n))]
-            if hits:
-                out.append(hits[0])
-            else:
-                missing.append(band.name)
-        if missing:
-            raise CascadeError(
-                f"band profile {self.name!r} needs {missing}, which are not among {list(available)}"
-            )
-        return out
+    def indices_in(self, available: Sequence[str | None], *, source: str = "scene") -> list[int]:
+        """Index in ``available`` of each profile band (by :func:`match_bands`), in order."""
+        return match_bands(available, self.bands, source=source, what=f"band profile {self.name!r}")
 
     def to_reflectance(
         self, raw: np.ndarray, *, scale: float | None = None, offset: float | None = None
@@ -158,6 +156,73 @@ def get_band_profile(name: str | BandProfile) -> BandProfile:
     try:
         return BAND_PROFILES[name]
     except KeyError:
-        raise CascadeError(
+        raise ConfigError(
             f"unknown band profile {name!r}; known: {sorted(BAND_PROFILES)}"
         ) from None
+
+
+def band_aliases(name: str) -> list[str]:
+    """Upper-case aliases of a band name in the band profiles (``"Blue"`` -> ``"B02"``, ...)."""
+    out: list[str] = []
+    for profile in BAND_PROFILES.values():
+        for band in profile.bands:
+            if band.name.upper() == name.upper():
+                out.extend(a.upper() for a in band.aliases if a.upper() not in out)
+    return out
+
+
+def _candidates(band: str | Band) -> list[str]:
+    """Names a wanted band answers to, upper-case, best first: its name, then its aliases."""
+    name = band.name if isinstance(band, Band) else str(band)
+    own = [a.upper() for a in band.aliases] if isinstance(band, Band) else []
+    out = [name.upper()]
+    for a in own + band_aliases(name):
+        if a not in out:
+            out.append(a)
+    return out
+
+
+def match_bands(
+    available: Sequence[str | None],
+    expected: Sequence[str | Band],
+    *,
+    source: str = "scene",
+    what: str = "the model",
+) -> list[int]:
+    """Indices into ``available`` of each ``expected`` band, in ``expected``'s order.
+
+    The one band-matching rule: names match case-insensitively, a band's own name first,
+    then its sensor aliases (a sensor-independent ``Blue`` also answers to ``B02``,
+    ``OLI_B2``, ...; the first of several equal names wins). When ``available`` carries no
+    names at all, bands are taken by position if the counts agree. Raises
+    :class:`BandMismatchError` saying which bands are missing and which the scene has;
+    ``what`` names who needs the bands.
+    """
+    names = [None if a is None else str(a) for a in available]
+    wanted = [b.name if isinstance(b, Band) else str(b) for b in expected]
+    if all(n is None or n == "" for n in names):
+        if len(names) == len(expected):
+            return list(range(len(expected)))
+        raise BandMismatchError(
+            f"{source} has {len(names)} unnamed band(s) but {what} expects {len(expected)} "
+            f"({', '.join(wanted)}); give the bands names (band descriptions) or pass "
+            "exactly those bands in that order"
+        )
+    lookup: dict[str, int] = {}
+    for i, n in enumerate(names):
+        if n:
+            lookup.setdefault(n.upper(), i)
+    found: list[int] = []
+    missing = []
+    for band, name in zip(expected, wanted, strict=True):
+        hit = next((lookup[c] for c in _candidates(band) if c in lookup), None)
+        if hit is None:
+            missing.append(name)
+        else:
+            found.append(hit)
+    if missing:
+        raise BandMismatchError(
+            f"{source} lacks band(s) {missing} that {what} needs; it has "
+            f"{[n for n in names if n]} and {what} expects {wanted}"
+        )
+    return found

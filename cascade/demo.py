@@ -1,11 +1,13 @@
-"""The cascade's geometry end to end on a generated scene, with an oracle for the models.
+"""The cascade end to end on a generated scene, with oracles standing in for the models.
 
-Until the trained models ship, ``make run`` runs this: it generates a cloudy multi-band scene
-with a known mask, pools it to the coarse resolution, lets the known mask stand in for the
-coarse model (:func:`cascade.kernels.pool_labels`) and the fine model (windows of the known
-mask), routes only the Partly Cloudy cells through patch extraction and reassembly, and
-checks that the assembled mask equals the known one pixel for pixel. It reports the routing
-counts, the ideal speed-up and the kernels' timings, and writes a quicklook PNG.
+``make demo`` runs this: it generates a cloudy multi-band scene with a known mask and runs
+the engine (:func:`cascade.engine.run_cascade`, the code every command runs) with two oracle
+predictors: the coarse one answers the known mask's cell classes
+(:func:`cascade.kernels.pool_labels`), the fine one reads cloud off the scene's values (the
+generator makes cloud and ground apart in every band). Only the Partly Cloudy cells go
+through the fine stage, and the assembled mask must equal the known one pixel for pixel. It
+reports the routing counts, the ideal speed-up and the engine's stage timings, and writes a
+quicklook PNG.
 
 The scene generator here is a small smooth-noise field, enough to exercise the geometry; it is
 not a cloud simulator and its scenes are not meant for training or accuracy figures.
@@ -14,7 +16,6 @@ not a cloud simulator and its scenes are not meant for training or accuracy figu
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,17 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cascade import kernels
-from cascade._files import atomic_output
-from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, NODATA, PARTLY_CLOUDY
+from cascade.bands import get_band_profile
+from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.engine import ArraySource, CascadeModel, EngineConfig, run_cascade
 from cascade.errors import InputArrayError
 from cascade.geometry import SceneGeometry
-from cascade.quicklook import decimation, quicklook
+from cascade.io.files import atomic_output
+from cascade.io.quicklook import decimation, quicklook, write_png
+from cascade.kernels import pool_labels
+from cascade.models.artifacts import ModelSpec, Normalization
 
-__all__ = ["DemoResult", "generate_scene", "run_demo"]
+__all__ = ["DemoResult", "generate_scene", "oracle_model", "run_demo"]
 
 SCENE_NODATA = 0
 
@@ -114,6 +118,38 @@ def _quicklook(
     return quicklook(rgb, mask[::step, ::step], routed, geometry.core / step)
 
 
+# Scene values of cloud are >= 7000 DN and of ground <= about 3500 DN in band 0 (see
+# generate_scene): the fine oracle splits them at reflectance 0.5.
+_ORACLE_SPLIT = 0.5
+
+
+def oracle_model(truth: np.ndarray, geometry: SceneGeometry, bands: int = 7) -> CascadeModel:
+    """A model pair of oracles for a scene of :func:`generate_scene` and its mask ``truth``.
+
+    Coarse: the one-hot cell classes of ``truth``; fine: cloud where band 0 is cloud-bright.
+    """
+    names = get_band_profile("sentinel2-l1c-13").band_names[:bands]
+    common: dict[str, Any] = {
+        "bands": names,
+        "normalization": Normalization(scale=1e-4),
+        "patch": geometry.patch,
+        "margin": geometry.margin,
+        "stride": geometry.stride,
+    }
+    coarse_spec = ModelSpec(role="coarse", architecture="oracle", backbone="truth", **common)
+    fine_spec = ModelSpec(role="fine", architecture="oracle", backbone="truth", **common)
+    onehot = np.eye(4, dtype=np.float32)[pool_labels(truth, geometry)][np.newaxis]
+
+    def coarse(batch: np.ndarray) -> np.ndarray:
+        return onehot
+
+    def fine(batch: np.ndarray) -> np.ndarray:
+        cloud = (batch[..., 0] > _ORACLE_SPLIT).astype(np.float32)
+        return np.stack([cloud, 1.0 - cloud, np.zeros_like(cloud)], axis=-1)
+
+    return CascadeModel(coarse, fine, coarse_spec, fine_spec, name="oracle")
+
+
 def run_demo(
     height: int = 2600,
     width: int = 2600,
@@ -122,54 +158,33 @@ def run_demo(
     out_dir: str | Path | None = None,
     overwrite: bool = False,
 ) -> DemoResult:
-    """Run the oracle cascade on a generated scene; write outputs to ``out_dir`` if given."""
+    """Run the engine with oracles on a generated scene; write outputs to ``out_dir`` if given."""
     geometry = SceneGeometry(height, width)
     scene, truth = generate_scene(height, width, seed=seed)
-    timings: dict[str, float] = {}
-
-    def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        result = fn(*args, **kwargs)
-        timings[name] = round(time.perf_counter() - t0, 4)
-        return result
-
-    timed("pool_area", kernels.pool_area, scene, geometry, nodata=SCENE_NODATA)
-    classes = timed("pool_labels", kernels.pool_labels, truth, geometry)
-    routed = geometry.check_cells(classes == PARTLY_CLOUDY)
-    timed("extract_patches", kernels.extract_patches, scene, geometry, routed, nodata=0)
-    # Oracle fine model: the known mask's window of each routed cell.
-    truth_patches = kernels.extract_patches(
-        truth[np.newaxis], geometry, routed, mode="constant", fill_value=NODATA
-    )[..., 0]
-    # Cells that are not routed take their class's value: Overcast -> cloud, Cloudless ->
-    # clear, No Data -> no data (Partly Cloudy cells are all overwritten below).
-    cell_value = np.array([CLOUD, CLOUD, CLEAR, NODATA], dtype=np.uint8)[classes]
-    mask = np.repeat(np.repeat(cell_value, geometry.core, 0), geometry.core, 1)
-    mask = np.ascontiguousarray(mask[:height, :width])
-    timed(
-        "reassemble_patches", kernels.reassemble_patches, truth_patches, geometry, routed, out=mask
-    )
-    # Pixels that are No Data in the input stay No Data whatever their cell's class.
-    mask[kernels.nodata_mask(scene, SCENE_NODATA)] = NODATA
-    counts = np.bincount(classes.ravel(), minlength=4)
-    result = DemoResult(
+    model = oracle_model(truth, geometry, bands=scene.shape[0])
+    source = ArraySource(scene, model.bands, nodata=SCENE_NODATA)
+    result = run_cascade(source, model, EngineConfig(router="cascade"))
+    demo = DemoResult(
         geometry=geometry,
-        cells_per_class={name: int(n) for name, n in zip(CELL_CLASS_NAMES, counts, strict=True)},
-        routed=int(routed.shape[0]),
-        exact=bool(np.array_equal(mask, truth)),
-        timings_s=timings,
+        cells_per_class=dict(result.report["cells_per_class"]),
+        routed=int(result.routed.sum()),
+        exact=bool(np.array_equal(result.mask, truth)),
+        timings_s=dict(result.report["timings_s"]),
     )
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        import imageio.v3 as iio
+        _write_outputs(Path(out_dir), demo, scene, result, overwrite)
+    return demo
 
-        png = out / "demo-quicklook.png"
-        with atomic_output(png, overwrite=overwrite) as tmp:
-            iio.imwrite(tmp, _quicklook(scene, mask, routed, geometry), extension=".png")
-        result.outputs.append(str(png))
-        summary = out / "demo-summary.json"
-        result.outputs.append(str(summary))
-        with atomic_output(summary, overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(result.to_dict(), indent=2) + "\n")
-    return result
+
+def _write_outputs(
+    out: Path, demo: DemoResult, scene: np.ndarray, result: Any, overwrite: bool
+) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    png = out / "demo-quicklook.png"
+    picture = _quicklook(scene, result.mask, np.argwhere(result.routed), result.geometry)
+    write_png(png, picture, overwrite=overwrite)
+    demo.outputs.append(str(png))
+    summary = out / "demo-summary.json"
+    demo.outputs.append(str(summary))
+    with atomic_output(summary, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(demo.to_dict(), indent=2) + "\n")

@@ -1,17 +1,38 @@
-"""Exception classes.
+"""Every exception class of cloud-cascade and its training tools, in one module.
 
-Every error the library raises on bad input is a :class:`CascadeError` and also the builtin
-exception a caller would expect (``ValueError`` for a bad value, ``TypeError`` for a bad
-type), so ``except ValueError`` keeps working.
+Each error is a :class:`CascadeError` and also the builtin exception a caller would expect
+(``ValueError`` for a bad value, ``OSError`` for a file that cannot be read or written,
+``FileExistsError`` for an output that exists, ``RuntimeError`` for a model that answers in
+the wrong form), so ``except ValueError`` or ``except OSError`` keeps working.
 """
 
 from __future__ import annotations
 
-__all__ = ["CascadeError", "GeometryError", "InputArrayError"]
+__all__ = [
+    "ArtifactError",
+    "BandMismatchError",
+    "BatchError",
+    "CascadeError",
+    "ConfigError",
+    "DatasetError",
+    "DeriveError",
+    "GeometryError",
+    "InputArrayError",
+    "InputError",
+    "LossConfigError",
+    "ModelOutputError",
+    "OutputError",
+    "OutputExistsError",
+    "RecipeError",
+    "SimulationError",
+]
 
 
 class CascadeError(Exception):
     """Base class of all cloud-cascade errors."""
+
+
+# -- values -----------------------------------------------------------------------------
 
 
 class GeometryError(CascadeError, ValueError):
@@ -20,3 +41,64 @@ class GeometryError(CascadeError, ValueError):
 
 class InputArrayError(CascadeError, ValueError):
     """An array argument with the wrong shape, dtype or values."""
+
+
+class ConfigError(CascadeError, ValueError):
+    """An invalid engine setting: router, threshold, batch size, band profile, ..."""
+
+
+class ArtifactError(CascadeError, ValueError):
+    """A model artifact that is missing, corrupt, or inconsistent with itself."""
+
+
+class BandMismatchError(CascadeError, ValueError):
+    """A scene whose bands do not match what a model or band profile expects."""
+
+
+class BatchError(CascadeError, ValueError):
+    """A batch that cannot start: no inputs, clashing output names, no usable model, etc."""
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+class InputError(CascadeError, OSError):
+    """An input that cannot be read: missing, corrupt, or inconsistent."""
+
+
+class OutputError(CascadeError, OSError):
+    """An output that cannot be written: missing or read-only folder, clashing paths."""
+
+
+class OutputExistsError(CascadeError, FileExistsError):
+    """An output file exists and overwriting was not asked for."""
+
+
+# -- models -----------------------------------------------------------------------------
+
+
+class ModelOutputError(CascadeError, RuntimeError):
+    """A model (predictor) that returned an array of the wrong shape."""
+
+
+# -- training tools (the ``training`` package) ------------------------------------------
+
+
+class DatasetError(CascadeError, ValueError):
+    """A dataset file that is missing, malformed, or inconsistent with its companions."""
+
+
+class SimulationError(CascadeError, ValueError):
+    """A simulator setting or background that cannot work."""
+
+
+class DeriveError(CascadeError, ValueError):
+    """Input that cannot become a training set, or a set file of the wrong kind."""
+
+
+class RecipeError(CascadeError, ValueError):
+    """A training recipe that cannot be read or used."""
+
+
+class LossConfigError(CascadeError, ValueError):
+    """An invalid loss setting."""

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cascade.classes import PARTLY_CLOUDY
-from cascade.errors import CascadeError
+from cascade.errors import ConfigError
 
 __all__ = ["ROUTERS", "Router", "get_router", "route_all", "route_cascade", "route_none"]
 
@@ -59,18 +59,18 @@ def get_router(router: str | Router, **options: Any) -> Router:
     options = {k: v for k, v in options.items() if v is not None}
     if callable(router):
         if options:
-            raise CascadeError(f"options {sorted(options)} only apply to named routers")
+            raise ConfigError(f"options {sorted(options)} only apply to named routers")
         return router
     try:
         fn = ROUTERS[router]
     except (KeyError, TypeError):
-        raise CascadeError(
+        raise ConfigError(
             f"unknown router {router!r}; expected one of {sorted(ROUTERS)} or a callable"
         ) from None
     if options and router != "cascade":
-        raise CascadeError(f"router {router!r} takes no options, got {sorted(options)}")
+        raise ConfigError(f"router {router!r} takes no options, got {sorted(options)}")
     if "confidence" in options and not 0.0 < float(options["confidence"]) <= 1.0:
-        raise CascadeError(f"confidence must be in (0, 1], got {options['confidence']}")
+        raise ConfigError(f"confidence must be in (0, 1], got {options['confidence']}")
     return partial(fn, **options) if options else fn
 
 
@@ -78,7 +78,7 @@ def check_routing(routed: object, grid_shape: tuple[int, int]) -> npt.NDArray[np
     """Validate a router's answer."""
     arr = np.asarray(routed)
     if arr.shape != grid_shape or arr.dtype != np.bool_:
-        raise CascadeError(
+        raise ConfigError(
             f"a router must return a boolean {grid_shape} grid, got {arr.dtype} {arr.shape}"
         )
     return arr

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from cascade.io import write_raster
-from cascade.simulate import _data_root
+from cascade.io.raster import write_raster
+from training.simulator import data_root
 
 ALL_BANDS = (
     "B01",
@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
-    root = _data_root(args.data_dir)
+    root = data_root(args.data_dir)
     arrays = np.load(root / "s2cloudless_scene" / "input_arrays.npz")
     refl = arrays["s2_im"][0]  # (856, 512, 13)
     idx = [ALL_BANDS.index(b) for b in KEEP]

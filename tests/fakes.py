@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from cascade.artifacts import ModelSpec, Normalization
 from cascade.classes import CLOUD, NODATA
 from cascade.engine import CascadeModel
 from cascade.geometry import SceneGeometry
 from cascade.kernels import pool_labels
+from cascade.models.artifacts import ModelSpec, Normalization
 
 BANDS = ("B02", "B03", "B04", "B08")
 CLOUD_VALUE, CLEAR_VALUE = 5000, 1000

@@ -20,10 +20,10 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from cascade.artifacts import ModelSpec, Normalization
 from cascade.batch import BatchError, BatchReport, expand_inputs, plan_scenes, run_batch
 from cascade.cli import main
 from cascade.engine import EngineConfig, load_cascade_model, mask_scene
+from cascade.models.artifacts import ModelSpec, Normalization
 from cascade.routing import route_all
 from tests import fakes
 from tests.test_io import write_tif

@@ -16,10 +16,10 @@ from matplotlib.image import imread
 from benchmarks.plots import (
     ablation_bars,
     confusion_matrices,
-    mask_panels,
     speedup_vs_structure,
     time_vs_size,
 )
+from benchmarks.plots_masks import mask_panels
 
 H, W, CORE = 60, 90, 20.0  # a 3 x 5 grid; the last column of cells sticks out past the edge
 

@@ -107,7 +107,7 @@ def test_s2cloudless_wrapper_reproduces_the_shipped_mask() -> None:
     """Our call of s2cloudless gives exactly the mask its own test data holds."""
     pytest.importorskip("s2cloudless")
     from benchmarks.suite import S2CLOUDLESS_BANDS, s2cloudless_mask
-    from cascade.datasets import read_dataset
+    from training.datasets import read_dataset
 
     s = read_dataset("s2cloudless", S2_SCENE)
     s = s[0] if isinstance(s, list) else s

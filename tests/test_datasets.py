@@ -17,7 +17,9 @@ from rasterio.transform import from_origin
 
 from cascade.bands import get_band_profile
 from cascade.classes import CLEAR, CLOUD, NODATA
-from cascade.datasets import (
+from cascade.errors import CascadeError
+from tests.conftest import SHARED_DATA
+from training.datasets import (
     READERS,
     DatasetError,
     LabelledScene,
@@ -31,8 +33,6 @@ from cascade.datasets import (
     read_s2cloudless_npz,
     read_ukis_npz,
 )
-from cascade.errors import CascadeError
-from tests.conftest import SHARED_DATA
 
 S2_13 = get_band_profile("sentinel2-l1c-13").band_names
 OLI = get_band_profile("landsat8-oli")

@@ -14,8 +14,8 @@ from cascade import (
     InputArrayError,
     SceneGeometry,
 )
-from cascade.artifacts import ArtifactError, BandMismatchError
 from cascade.engine import ArraySource, EngineConfig, coarse_input, mask_array
+from cascade.errors import ArtifactError, BandMismatchError
 from cascade.kernels import pool_area, pool_labels
 from cascade.kernels.reference import pad_scene_ref
 from tests import fakes
@@ -243,11 +243,11 @@ def test_mismatched_pair_is_refused() -> None:
 
 
 def test_a_cell_with_data_is_never_no_data() -> None:
-    from cascade.engine import _data_cells_have_data
+    from cascade.engine.stages import data_cells_have_data
 
     probs = np.array([[[0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.0, 1.0], [0.2, 0.5, 0.3, 0.0]]])
     has_data = np.array([[True, True, False]])
-    out = _data_cells_have_data(probs, has_data)
+    out = data_cells_have_data(probs, has_data)
     np.testing.assert_allclose(out[0, 0], [1 / 3, 1 / 3, 1 / 3, 0.0], rtol=1e-6)
     np.testing.assert_allclose(out[0, 1], [1 / 3, 1 / 3, 1 / 3, 0.0], rtol=1e-6)
     np.testing.assert_array_equal(out[0, 2], [0.0, 0.0, 0.0, 1.0])

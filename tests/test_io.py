@@ -12,9 +12,10 @@ import rasterio
 from rasterio.transform import from_origin
 
 from cascade import NODATA, CascadeError, SceneGeometry
-from cascade._files import OutputExistsError
 from cascade.engine import EngineConfig, mask_scene
-from cascade.io import InputError, band_name_from_path, open_source
+from cascade.errors import InputError, OutputExistsError
+from cascade.io.names import band_name_from_path
+from cascade.io.raster import open_source
 from tests import fakes
 from tests.conftest import SHARED_DATA
 

@@ -11,28 +11,29 @@ import pytest
 import tensorflow as tf
 
 from cascade.classes import CLEAR, CLOUD, CLOUDLESS, NO_DATA, NODATA, OVERCAST, PARTLY_CLOUDY
-from cascade.errors import CascadeError, InputArrayError
+from cascade.errors import CascadeError, InputArrayError, LossConfigError
 from training.losses import (
-    DEFAULT_EPSILON,
-    DEFAULT_PAIR_WEIGHTS,
-    PLACEMENTS,
     AdjacencyLoss,
     CoarseLoss,
-    LossConfigError,
     SdnMetric,
     StagedCoarseLoss,
     WeightedCrossEntropy,
-    adjacency_count,
     adjacency_count_tf,
-    adjacency_kernels,
     adjacency_loss,
     coarse_accuracy,
     coarse_loss,
+    relaxed_adjacency,
+    weighted_cross_entropy,
+)
+from training.metrics import (
+    DEFAULT_EPSILON,
+    DEFAULT_PAIR_WEIGHTS,
+    PLACEMENTS,
+    adjacency_count,
+    adjacency_kernels,
     max_adjacency_count,
     normalized_adjacency,
     pixel_metrics,
-    relaxed_adjacency,
-    weighted_cross_entropy,
     weighted_cross_entropy_numpy,
 )
 

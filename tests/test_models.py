@@ -10,8 +10,8 @@ import pytest
 import rasterio
 from click.testing import CliRunner
 
-from cascade.artifacts import ArtifactError, ModelSpec, Normalization, load_pair_specs
 from cascade.cli import main
+from cascade.models.artifacts import ArtifactError, ModelSpec, Normalization, load_pair_specs
 from tests import fakes
 from tests.test_io import write_tif
 

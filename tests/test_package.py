@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cascade._files import OutputExistsError, atomic_output
-from cascade.errors import CascadeError
+from cascade.errors import CascadeError, OutputExistsError
+from cascade.io.files import atomic_output
 
 
 def test_import_cascade_is_light() -> None:

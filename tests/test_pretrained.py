@@ -8,17 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cascade import pretrained
-from cascade.artifacts import (
-    ArtifactError,
-    BandMismatchError,
-    ModelSpec,
-    load_pair_specs,
-    match_bands,
-)
+from cascade.bands import match_bands
 from cascade.engine import EngineConfig
-from cascade.errors import CascadeError
-from cascade.quicklook import decimation, quicklook
+from cascade.errors import ArtifactError, BandMismatchError, CascadeError
+from cascade.io.quicklook import decimation, quicklook
+from cascade.models import pretrained
+from cascade.models.artifacts import ModelSpec, load_pair_specs
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "sample" / "s2cloudless_scene.tif"

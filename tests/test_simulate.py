@@ -15,7 +15,8 @@ from skimage.morphology import disk, remove_small_holes
 from cascade import CLOUD, NODATA
 from cascade.bands import get_band_profile
 from cascade.cli import main
-from cascade.simulate import (
+from tests.conftest import SHARED_DATA
+from training.simulator import (
     Background,
     CloudConfig,
     SimulationError,
@@ -24,7 +25,6 @@ from cascade.simulate import (
     simulate,
     write_scene,
 )
-from tests.conftest import SHARED_DATA
 
 PROFILE = get_band_profile("sentinel2-l1c-7")
 

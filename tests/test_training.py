@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from cascade.bands import get_band_profile
-from cascade.datasets import DatasetError, LabelledScene
-from cascade.simulate import Background, CloudConfig, write_scene
+from training.datasets import DatasetError, LabelledScene
 from training.derive import BIN_WEIGHTS, DeriveConfig, DeriveError, assign_splits, derive, open_set
 from training.recipe import RecipeError, load_recipe
+from training.simulator import Background, CloudConfig, write_scene
 
 PROFILE = get_band_profile("sentinel2-l1c-7")
 
@@ -94,7 +94,7 @@ def test_bad_training_input(tmp_path: Path) -> None:
     with pytest.raises(DeriveError, match="no scenes to derive from"):
         assign_splits([], DeriveConfig())
     derive(iter([_scene("only")]), tmp_path / "3", DeriveConfig(grid=2, val_fraction=0.0))
-    from training.train import _indices
+    from training.feed import indices as _indices
 
     with (
         h5py.File(tmp_path / "3" / "coarse.h5") as h5,

@@ -36,8 +36,7 @@ import numpy as np
 
 from cascade import __version__
 from cascade.classes import CLEAR, CLOUD, NODATA
-from cascade.datasets import LabelledScene
-from cascade.errors import CascadeError
+from cascade.errors import DeriveError
 from cascade.geometry import SceneGeometry
 from cascade.kernels import (
     AreaPooler,
@@ -45,6 +44,7 @@ from cascade.kernels import (
     extract_patches,
     pool_labels,
 )
+from training.datasets import LabelledScene
 
 __all__ = [
     "COARSE_SCHEMA",
@@ -67,10 +67,6 @@ SPLITS = ("train", "val", "test")
 BIN_EDGES = np.linspace(0.0, 1.0, 11)
 BIN_WEIGHTS = np.array([16.7] + [8.3] * 8 + [16.7]) / 100.0
 FLIPS = ("none", "lr", "ud", "both")
-
-
-class DeriveError(CascadeError, ValueError):
-    """Input that cannot become a training set, or a set file of the wrong kind."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +130,8 @@ def assign_splits(names: list[str], config: DeriveConfig) -> dict[str, str]:
     return split
 
 
-def _check_scene(scene: LabelledScene) -> None:
+def _check_scene(scene: LabelledScene) -> np.ndarray:
+    """The scene's mask, checked: present and holding only mask codes."""
     if scene.mask is None:
         raise DeriveError(f"scene {scene.name!r} has no mask; training needs labelled scenes")
     bad = ~np.isin(scene.mask, (CLEAR, CLOUD, NODATA))
@@ -143,6 +140,7 @@ def _check_scene(scene: LabelledScene) -> None:
             f"scene {scene.name!r}: mask holds values {sorted(np.unique(scene.mask[bad]).tolist())}"
             f"; expected {CLEAR} clear, {CLOUD} cloud, {NODATA} no data"
         )
+    return scene.mask
 
 
 def _geometry(cfg: DeriveConfig, height: int, width: int) -> SceneGeometry:
@@ -151,13 +149,13 @@ def _geometry(cfg: DeriveConfig, height: int, width: int) -> SceneGeometry:
 
 def _coarse_samples(scene: LabelledScene, cfg: DeriveConfig) -> Iterator[tuple[np.ndarray, ...]]:
     """(x, valid, y_onehot) crops of grid x grid cells, before flips."""
-    assert scene.mask is not None
-    g = _geometry(cfg, *scene.mask.shape)
-    nodata = scene.mask == NODATA
+    mask = _check_scene(scene)
+    g = _geometry(cfg, *mask.shape)
+    nodata = mask == NODATA
     pooler = AreaPooler(g, scene.bands.shape[0])
     pooler.add(scene.bands, 0, mask=nodata)
     pooled = pooler.result()
-    classes = pool_labels(scene.mask, g, cfg.policy)
+    classes = pool_labels(mask, g, cfg.policy)
     s, n = cfg.stride, cfg.grid
     rows, cols = -(-g.rows // n) * n, -(-g.cols // n) * n  # whole crops; the rest is No Data
     x = np.zeros((pooled.values.shape[0], rows * s, cols * s), np.float32)
@@ -193,11 +191,11 @@ def _flipped(arrays: tuple[np.ndarray, ...]) -> Iterator[tuple[np.ndarray, ...]]
 
 def _fine_cells(scene: LabelledScene, cfg: DeriveConfig, rng: np.random.Generator) -> np.ndarray:
     """Cells drawn with the paper's cloud-ratio bin weights."""
-    assert scene.mask is not None
-    g = _geometry(cfg, *scene.mask.shape)
     from cascade.kernels import cell_counts
 
-    counts = cell_counts(scene.mask, g)
+    mask = _check_scene(scene)
+    g = _geometry(cfg, *mask.shape)
+    counts = cell_counts(mask, g)
     valid = counts[..., 0] + counts[..., 1]
     cells = np.argwhere(valid > 0)
     if len(cells) == 0:
@@ -241,6 +239,151 @@ class _Appender:
         self.n += k
 
 
+class _SetWriter:
+    """The two sets being written: their datasets, the scenes seen and the band statistics."""
+
+    def __init__(self, hc: h5py.File, hf: h5py.File, cfg: DeriveConfig, splits: dict[str, str]):
+        self.hc, self.hf, self.cfg = hc, hf, cfg
+        self.splits = splits
+        self.fixed_splits = bool(splits)  # drawn before reading: every scene must be listed
+        self.seen: list[str] = []
+        self.bands: tuple[str, ...] | None = None
+        self.coarse: _Appender | None = None
+        self.fine: _Appender | None = None
+        self.stats = np.zeros((0, 3))  # per band: sum, sum of squares, count (train data)
+
+    def _start(self, bands: tuple[str, ...]) -> tuple[_Appender, _Appender]:
+        """Create the datasets for scenes of ``bands``."""
+        cfg, nb = self.cfg, len(bands)
+        cs, pw = cfg.grid * cfg.stride, cfg.patch
+        self.bands = bands
+        self.coarse = _Appender(
+            self.hc,
+            {
+                "x": ((cs, cs, nb), "float32"),
+                "valid": ((cs, cs), "float32"),
+                "y": ((cfg.grid, cfg.grid, 4), "float32"),
+                "scene": ((), "int32"),
+                "flip": ((), "int8"),
+            },
+        )
+        self.fine = _Appender(
+            self.hf,
+            {
+                "x": ((pw, pw, nb), "float32"),
+                "y": ((pw, pw), "uint8"),
+                "cloud_ratio": ((), "float32"),
+                "scene": ((), "int32"),
+            },
+        )
+        self.stats = np.zeros((nb, 3))
+        return self.coarse, self.fine
+
+    def _appenders(self, scene: LabelledScene) -> tuple[_Appender, _Appender]:
+        if self.coarse is None or self.fine is None or self.bands is None:
+            return self._start(tuple(scene.band_names))
+        if tuple(scene.band_names) != self.bands:
+            raise DeriveError(
+                f"scene {scene.name!r} has bands {list(scene.band_names)}, the earlier "
+                f"scenes {list(self.bands)}; derive one band set per run"
+            )
+        return self.coarse, self.fine
+
+    def add(self, scene: LabelledScene, rng: np.random.Generator) -> None:
+        """Cut one labelled scene into coarse crops and fine windows."""
+        mask = _check_scene(scene)
+        if scene.name in self.seen:
+            raise DeriveError(f"scene name {scene.name!r} appears twice")
+        coarse, fine = self._appenders(scene)
+        split = self.splits.get(scene.name)
+        if split is None:
+            if self.fixed_splits:
+                raise DeriveError(f"scene {scene.name!r} is not among scene_names")
+            split = self.splits[scene.name] = "train"
+        sid = len(self.seen)
+        self.seen.append(scene.name)
+        for crop in _coarse_samples(scene, self.cfg):
+            for f, (x, v, y) in enumerate(_flipped(crop)):
+                coarse.append(
+                    {
+                        "x": x[None],
+                        "valid": v[None],
+                        "y": y[None],
+                        "scene": np.array([sid]),
+                        "flip": np.array([f]),
+                    }
+                )
+        fine_rows = _fine_rows(scene, mask, self.cfg, rng, sid)
+        if fine_rows is not None:
+            fine.append(fine_rows)
+        if split == "train":
+            vals = scene.bands[:, mask != NODATA].astype(np.float64)
+            self.stats[:, 0] += vals.sum(axis=1)
+            self.stats[:, 1] += (vals**2).sum(axis=1)
+            self.stats[:, 2] += vals.shape[1]
+        log.info("derived %s (%s)", scene.name, split)
+
+    def finish(self, provenance: dict[str, Any] | None) -> dict[str, Any]:
+        """Write the splits and attributes; the summary of the run."""
+        if self.bands is None or self.coarse is None or self.fine is None:
+            raise DeriveError("no scenes to derive from; check the recipe's data sources")
+        if self.stats[0, 2] == 0:
+            raise DeriveError("the training split has no data pixels; add scenes")
+        stats, seen, splits, cfg = self.stats, self.seen, self.splits, self.cfg
+        mean = stats[:, 0] / stats[:, 2]
+        std = np.sqrt(np.maximum(stats[:, 1] / stats[:, 2] - mean**2, 1e-12))
+        split_codes = np.array([SPLITS.index(splits[n]) for n in seen], np.int8)
+        for h5, schema, app in (
+            (self.hc, COARSE_SCHEMA, self.coarse),
+            (self.hf, FINE_SCHEMA, self.fine),
+        ):
+            h5.create_dataset("split", data=split_codes[app.ds["scene"][:]])
+            h5.attrs.update(
+                {
+                    "schema": schema,
+                    "schema_version": SCHEMA_VERSION,
+                    "bands": json.dumps(list(self.bands)),
+                    "scenes": json.dumps(seen),
+                    "scene_splits": json.dumps({n: splits[n] for n in seen}),
+                    "config": json.dumps(cfg.__dict__),
+                    "norm_mean": mean.astype(np.float32),
+                    "norm_std": std.astype(np.float32),
+                    "cloud_cascade": __version__,
+                    "provenance": json.dumps(provenance or {}),
+                }
+            )
+        return {
+            "bands": list(self.bands),
+            "scenes": {s: sum(1 for n in seen if splits[n] == s) for s in SPLITS},
+            "coarse_samples": {
+                s: int((self.hc["split"][:] == i).sum()) for i, s in enumerate(SPLITS)
+            },
+            "fine_samples": {
+                s: int((self.hf["split"][:] == i).sum()) for i, s in enumerate(SPLITS)
+            },
+            "norm_mean": mean.round(5).tolist(),
+            "norm_std": std.round(5).tolist(),
+        }
+
+
+def _fine_rows(
+    scene: LabelledScene, mask: np.ndarray, cfg: DeriveConfig, rng: np.random.Generator, sid: int
+) -> dict[str, np.ndarray] | None:
+    """The fine set's rows of one scene: windows drawn by cloud ratio, None when none."""
+    cells = _fine_cells(scene, cfg, rng)
+    if not len(cells):
+        return None
+    g = _geometry(cfg, *scene.bands.shape[1:])
+    xs = extract_patches(scene.bands, g, cells, mode="reflect")
+    ys = extract_patches(mask[None], g, cells, mode="reflect")[..., 0]
+    m = cfg.margin
+    core = ys[:, m : -m or None, m : -m or None]
+    n_cloud = (core == CLOUD).sum(axis=(1, 2))
+    n_valid = n_cloud + (core == CLEAR).sum(axis=(1, 2))
+    ratio = (n_cloud / np.maximum(n_valid, 1)).astype(np.float32)
+    return {"x": xs, "y": ys, "cloud_ratio": ratio, "scene": np.full(len(cells), sid, np.int32)}
+
+
 def derive(
     scenes: Iterable[LabelledScene],
     out_dir: str | Path,
@@ -270,125 +413,12 @@ def derive(
     tmp = {k: p.with_suffix(".h5.tmp") for k, p in final.items()}
     rng = np.random.default_rng([cfg.seed, 1])
     splits: dict[str, str] = assign_splits(scene_names, cfg) if scene_names else {}
-    seen: list[str] = []
-    bands: tuple[str, ...] | None = None
-    stats = np.zeros((0, 3))  # per band: sum, sum of squares, count (train data pixels)
     try:
         with h5py.File(tmp["coarse"], "w") as hc, h5py.File(tmp["fine"], "w") as hf:
-            coarse = fine = None
+            writer = _SetWriter(hc, hf, cfg, splits)
             for scene in scenes:
-                _check_scene(scene)
-                if scene.name in seen:
-                    raise DeriveError(f"scene name {scene.name!r} appears twice")
-                if bands is None:
-                    bands = tuple(scene.band_names)
-                    nb = len(bands)
-                    cs, pw = cfg.grid * cfg.stride, cfg.patch
-                    coarse = _Appender(
-                        hc,
-                        {
-                            "x": ((cs, cs, nb), "float32"),
-                            "valid": ((cs, cs), "float32"),
-                            "y": ((cfg.grid, cfg.grid, 4), "float32"),
-                            "scene": ((), "int32"),
-                            "flip": ((), "int8"),
-                        },
-                    )
-                    fine = _Appender(
-                        hf,
-                        {
-                            "x": ((pw, pw, nb), "float32"),
-                            "y": ((pw, pw), "uint8"),
-                            "cloud_ratio": ((), "float32"),
-                            "scene": ((), "int32"),
-                        },
-                    )
-                    stats = np.zeros((nb, 3))
-                elif tuple(scene.band_names) != bands:
-                    raise DeriveError(
-                        f"scene {scene.name!r} has bands {list(scene.band_names)}, the earlier "
-                        f"scenes {list(bands)}; derive one band set per run"
-                    )
-                assert coarse is not None
-                assert fine is not None
-                split = splits.get(scene.name)
-                if split is None:
-                    if scene_names:
-                        raise DeriveError(f"scene {scene.name!r} is not among scene_names")
-                    split = "train"
-                    splits[scene.name] = split
-                sid = len(seen)
-                seen.append(scene.name)
-                for crop in _coarse_samples(scene, cfg):
-                    for f, (x, v, y) in enumerate(_flipped(crop)):
-                        coarse.append(
-                            {
-                                "x": x[None],
-                                "valid": v[None],
-                                "y": y[None],
-                                "scene": np.array([sid]),
-                                "flip": np.array([f]),
-                            }
-                        )
-                cells = _fine_cells(scene, cfg, rng)
-                if len(cells):
-                    g = _geometry(cfg, *scene.bands.shape[1:])
-                    xs = extract_patches(scene.bands, g, cells, mode="reflect")
-                    assert scene.mask is not None
-                    ys = extract_patches(scene.mask[None], g, cells, mode="reflect")[..., 0]
-                    m = cfg.margin
-                    core = ys[:, m : -m or None, m : -m or None]
-                    n_cloud = (core == CLOUD).sum(axis=(1, 2))
-                    n_valid = n_cloud + (core == CLEAR).sum(axis=(1, 2))
-                    ratio = (n_cloud / np.maximum(n_valid, 1)).astype(np.float32)
-                    fine.append(
-                        {
-                            "x": xs,
-                            "y": ys,
-                            "cloud_ratio": ratio,
-                            "scene": np.full(len(cells), sid, np.int32),
-                        }
-                    )
-                if split == "train":
-                    data = scene.mask != NODATA
-                    vals = scene.bands[:, data].astype(np.float64)
-                    stats[:, 0] += vals.sum(axis=1)
-                    stats[:, 1] += (vals**2).sum(axis=1)
-                    stats[:, 2] += vals.shape[1]
-                log.info("derived %s (%s)", scene.name, split)
-            if bands is None or coarse is None or fine is None:
-                raise DeriveError("no scenes to derive from; check the recipe's data sources")
-            if stats[0, 2] == 0:
-                raise DeriveError("the training split has no data pixels; add scenes")
-            mean = stats[:, 0] / stats[:, 2]
-            std = np.sqrt(np.maximum(stats[:, 1] / stats[:, 2] - mean**2, 1e-12))
-            split_codes = np.array([SPLITS.index(splits[n]) for n in seen], np.int8)
-            for h5, schema, app in ((hc, COARSE_SCHEMA, coarse), (hf, FINE_SCHEMA, fine)):
-                h5.create_dataset("split", data=split_codes[app.ds["scene"][:]])
-                h5.attrs.update(
-                    {
-                        "schema": schema,
-                        "schema_version": SCHEMA_VERSION,
-                        "bands": json.dumps(list(bands)),
-                        "scenes": json.dumps(seen),
-                        "scene_splits": json.dumps({n: splits[n] for n in seen}),
-                        "config": json.dumps(cfg.__dict__),
-                        "norm_mean": mean.astype(np.float32),
-                        "norm_std": std.astype(np.float32),
-                        "cloud_cascade": __version__,
-                        "provenance": json.dumps(provenance or {}),
-                    }
-                )
-            summary = {
-                "bands": list(bands),
-                "scenes": {s: sum(1 for n in seen if splits[n] == s) for s in SPLITS},
-                "coarse_samples": {
-                    s: int((hc["split"][:] == i).sum()) for i, s in enumerate(SPLITS)
-                },
-                "fine_samples": {s: int((hf["split"][:] == i).sum()) for i, s in enumerate(SPLITS)},
-                "norm_mean": mean.round(5).tolist(),
-                "norm_std": std.round(5).tolist(),
-            }
+                writer.add(scene, rng)
+            summary = writer.finish(provenance)
         for k in ("coarse", "fine"):
             os.replace(tmp[k], final[k])
     finally:

@@ -18,15 +18,11 @@ from typing import Any
 import numpy as np
 
 from cascade.bands import BandProfile, get_band_profile
-from cascade.datasets import LabelledScene, read_dataset, read_pair
-from cascade.errors import CascadeError
+from cascade.errors import RecipeError
+from training.datasets import LabelledScene, read_dataset, read_pair
 from training.derive import DeriveConfig
 
 __all__ = ["CoarseConfig", "FineConfig", "Recipe", "RecipeError", "ThresholdConfig", "load_recipe"]
-
-
-class RecipeError(CascadeError, ValueError):
-    """A recipe that cannot be used as written."""
 
 
 @dataclass(frozen=True)

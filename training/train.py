@@ -23,137 +23,23 @@ import json
 import logging
 import os
 import shutil
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cascade import __version__
-from cascade.artifacts import ModelSpec, Normalization
 from cascade.classes import CLEAR, CLOUD, NODATA
-from cascade.engine import coarse_input
-from cascade.kernels import PooledScene
-from training.derive import SPLITS, DeriveError, open_set
+from cascade.errors import DeriveError
+from cascade.models.artifacts import ModelSpec, Normalization
+from training.derive import open_set
+from training.feed import coarse_samples, fine_samples, indices, train_and_val
 from training.recipe import CoarseConfig, FineConfig, FitConfig, Recipe
 
 __all__ = ["export", "train_coarse", "train_fine", "tune_threshold"]
 
 log = logging.getLogger(__name__)
-
-
-def _indices(h5: Any, split: str, path: str) -> np.ndarray:
-    idx = np.flatnonzero(h5["split"][:] == SPLITS.index(split))
-    if idx.size == 0:
-        raise DeriveError(
-            f"the {split} split of {path} is empty; derive with more scenes or a larger "
-            f"{'val_fraction' if split == 'val' else 'share of training scenes'}"
-        )
-    return idx
-
-
-def _norm(h5: Any) -> tuple[np.ndarray, np.ndarray]:
-    """(gain, offset) of the training data's standardisation, in reflectance units."""
-    mean = np.asarray(h5.attrs["norm_mean"], np.float32)
-    std = np.asarray(h5.attrs["norm_std"], np.float32)
-    return (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
-
-
-def _coarse_samples(
-    path: Path, split: str, shuffle: bool, seed: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    with open_set(path, "coarse") as h5:
-        idx = _indices(h5, split, str(path))
-        gain, offset = _norm(h5)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(idx) if shuffle else idx
-        for i in order:
-            pooled = PooledScene(h5["x"][i].transpose(2, 0, 1), h5["valid"][i])
-            # The same function the engine uses to feed the coarse model.
-            yield coarse_input(pooled, gain, offset)[0], h5["y"][i]
-
-
-def _fine_targets(y: np.ndarray) -> np.ndarray:
-    return np.stack([y == CLOUD, y == CLEAR, y == NODATA], axis=-1).astype(np.float32)
-
-
-def _fine_samples(
-    path: Path, split: str, shuffle: bool, seed: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    with open_set(path, "fine") as h5:
-        idx = _indices(h5, split, str(path))
-        gain, offset = _norm(h5)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(idx) if shuffle else idx
-        for i in order:
-            yield h5["x"][i] * gain + offset, _fine_targets(h5["y"][i])
-
-
-def _malloc_keep_memory() -> None:
-    """Undo TensorFlow's glibc tuning for generator datasets (Linux only).
-
-    ``Dataset.from_generator`` sets glibc's ``M_TRIM_THRESHOLD`` to 128 KB, so the multi-MB
-    buffers of every training step are handed back to the kernel and faulted in again: here
-    the fine model's steps spent as much time in the kernel as in user space. Large
-    thresholds keep them in the heap for reuse (measured: 8 steps of U-Net/MobileNetV2 at
-    batch 8 in 27.5 s instead of 81.9 s, kernel time 2.0 s instead of 24.1 s).
-    """
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(name)
-        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-        libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return
-
-
-def _dataset(
-    gen: Any,
-    path: Path,
-    split: str,
-    shapes: tuple[tuple[int | None, ...], ...],
-    batch: int,
-    shuffle: bool,
-    seed: int,
-    repeat: bool,
-) -> Any:
-    import tensorflow as tf
-
-    def samples() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        # TensorFlow applies its malloc setting when the generator dataset starts; this runs
-        # just after.
-        _malloc_keep_memory()
-        yield from gen(path, split, shuffle, seed)
-
-    ds = tf.data.Dataset.from_generator(
-        samples,
-        output_signature=tuple(tf.TensorSpec(s, tf.float32) for s in shapes),
-    )
-    if repeat:
-        ds = ds.repeat()
-    # A fixed batch size (the training set repeats, so nothing is lost) keeps Keras from
-    # tracing its train step again for every new batch shape.
-    return ds.batch(batch, drop_remainder=repeat).prefetch(2)
-
-
-def _train_and_val(
-    gen: Any, path: Path, shapes: tuple[tuple[int | None, ...], ...], cfg: FitConfig, seed: int
-) -> tuple[Any, Any]:
-    """The training dataset (shuffled, repeating) and the validation dataset of a set.
-
-    Validation order is shuffled with the seed, so a capped ``validation_steps`` still sees
-    every validation scene; a capped validation set repeats rather than running dry.
-    """
-    capped = (cfg.validation_steps or cfg.steps_per_epoch) is not None
-    train = _dataset(gen, path, "train", shapes, cfg.batch_size, True, seed, True)
-    val = _dataset(gen, path, "val", shapes, cfg.batch_size, True, seed, capped)
-    return train, val
 
 
 def _optimizer(cfg: FitConfig, learning_rate: float | None = None) -> Any:
@@ -196,76 +82,22 @@ def _fit(
     ``BackupAndRestore``: weights, optimiser state, epoch), and a changed recipe (or
     ``restart``) starts over.
     """
-    import keras
-
     best = work / f"{name}.best.weights.h5"
-    if recompile:
-        # XLA ("auto" picks it on TensorFlow) compiles for minutes here and then runs slower on
-        # this CPU than plain graphs.
-        optimizer = _optimizer(cfg, learning_rate)
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
-        # Creating the optimiser's slots now, not inside the first traced step, spares
-        # TensorFlow a second trace of the whole train step (measured: 9.4 s -> 5.6 s for a
-        # U-Net/resnet18).
-        optimizer.build(model.trainable_variables)
-    else:
-        model.optimizer.learning_rate = (
-            learning_rate if learning_rate is not None else cfg.learning_rate
-        )
+    _compile(model, cfg, loss, metrics, learning_rate, recompile)
     steps = cfg.steps_per_epoch or max(1, -(-n_train // cfg.batch_size))
-    backup = work / f"{name}.backup"
-    csv_path = work / f"{name}.history.csv"
-    initial_path = work / f"{name}.initial.json"
-    history_path = work / f"{name}.history.json"
+    files = _StageFiles(work, name)
     fingerprint_ok = bool(fingerprint) and not restart
-    if fingerprint_ok and history_path.exists() and best.exists() and not backup.exists():
-        previous = json.loads(history_path.read_text())
-        if previous.get("fingerprint") == fingerprint:
+    if fingerprint_ok:
+        previous = files.finished(fingerprint)
+        if previous is not None:
             # This stage finished with the same recipe (an interrupted `train all` run again):
             # its best weights stand.
             log.info("%s: already trained with this recipe; loading %s", name, best)
             model.load_weights(best)
             return {**previous, "reused": True}
-    started = json.loads(initial_path.read_text()) if initial_path.exists() else {}
-    resuming = (
-        fingerprint_ok
-        and backup.exists()
-        and csv_path.exists()
-        and started.get("fingerprint") == fingerprint
-    )
-    if resuming:
-        # An interrupted run: BackupAndRestore puts back the weights, optimiser and epoch; the
-        # history and the "before" evaluation are those of the first attempt.
-        initial = started["initial"]
-        done = _read_history_csv(csv_path)
-        best_so_far = min(done.get("val_loss", [np.inf]), default=np.inf)
-        log.info("%s: resuming after epoch %d", name, len(done.get("epoch", [])))
-    else:
-        for stale in (backup, csv_path, initial_path, best):
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.exists():
-                stale.unlink()
-        initial = model.evaluate(train, steps=steps, verbose=0, return_dict=True)
-        initial_path.write_text(
-            json.dumps(
-                {"fingerprint": fingerprint, "initial": {k: float(v) for k, v in initial.items()}}
-            )
-            + "\n"
-        )
-        best_so_far = np.inf
+    resuming, initial, best_so_far = _start(model, train, steps, files, fingerprint, fingerprint_ok)
     callbacks = [
-        keras.callbacks.ModelCheckpoint(
-            best,
-            monitor="val_loss",
-            save_best_only=True,
-            save_weights_only=True,
-            # After a resume only an epoch better than every earlier one replaces the best.
-            initial_value_threshold=None if np.isinf(best_so_far) else float(best_so_far),
-        ),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
-        keras.callbacks.CSVLogger(csv_path, append=True),
-        keras.callbacks.BackupAndRestore(backup),
+        *_callbacks(files, cfg, best_so_far),
         *extra_callbacks,
     ]
     # With steps_per_epoch set (quick runs), validation is capped to the same many batches
@@ -284,7 +116,7 @@ def _fit(
         model.load_weights(best)
     # Evaluated like `initial` (inference mode, same batches): the like-for-like comparison.
     final = model.evaluate(train, steps=steps, verbose=0, return_dict=True)
-    epochs_done = _read_history_csv(csv_path)  # every epoch, the interrupted attempts' too
+    epochs_done = _read_history_csv(files.csv)  # every epoch, the interrupted attempts' too
     history = {
         "initial": {k: float(v) for k, v in initial.items()},
         "final": {k: float(v) for k, v in final.items()},
@@ -293,8 +125,101 @@ def _fit(
         "fingerprint": fingerprint,
         "best_weights": str(best),
     }
-    (work / f"{name}.history.json").write_text(json.dumps(history, indent=2) + "\n")
+    files.history.write_text(json.dumps(history, indent=2) + "\n")
     return history
+
+
+def _compile(
+    model: Any,
+    cfg: FitConfig,
+    loss: Any,
+    metrics: list[Any],
+    learning_rate: float | None,
+    recompile: bool,
+) -> None:
+    """Compile the model for a stage, or (``recompile=False``) only set its learning rate."""
+    if recompile:
+        # XLA ("auto" picks it on TensorFlow) compiles for minutes here and then runs slower on
+        # this CPU than plain graphs.
+        optimizer = _optimizer(cfg, learning_rate)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, jit_compile=False)
+        # Creating the optimiser's slots now, not inside the first traced step, spares
+        # TensorFlow a second trace of the whole train step (measured: 9.4 s -> 5.6 s for a
+        # U-Net/resnet18).
+        optimizer.build(model.trainable_variables)
+    else:
+        model.optimizer.learning_rate = (
+            learning_rate if learning_rate is not None else cfg.learning_rate
+        )
+
+
+class _StageFiles:
+    """The files of one training stage in the work folder."""
+
+    def __init__(self, work: Path, name: str) -> None:
+        self.name = name
+        self.best = work / f"{name}.best.weights.h5"
+        self.backup = work / f"{name}.backup"
+        self.csv = work / f"{name}.history.csv"
+        self.initial = work / f"{name}.initial.json"
+        self.history = work / f"{name}.history.json"
+
+    def finished(self, fingerprint: str) -> dict[str, Any] | None:
+        """The history of a finished run of this stage with ``fingerprint``, else None."""
+        if self.history.exists() and self.best.exists() and not self.backup.exists():
+            previous: dict[str, Any] = json.loads(self.history.read_text())
+            if previous.get("fingerprint") == fingerprint:
+                return previous
+        return None
+
+    def clear(self) -> None:
+        for stale in (self.backup, self.csv, self.initial, self.best):
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.exists():
+                stale.unlink()
+
+
+def _start(
+    model: Any, train: Any, steps: int, files: _StageFiles, fingerprint: str, fingerprint_ok: bool
+) -> tuple[bool, dict[str, Any], float]:
+    """``(resuming, initial evaluation, best val_loss so far)``: resume or start afresh."""
+    started = json.loads(files.initial.read_text()) if files.initial.exists() else {}
+    resuming = (
+        fingerprint_ok
+        and files.backup.exists()
+        and files.csv.exists()
+        and started.get("fingerprint") == fingerprint
+    )
+    if resuming:
+        # An interrupted run: BackupAndRestore puts back the weights, optimiser and epoch; the
+        # history and the "before" evaluation are those of the first attempt.
+        done = _read_history_csv(files.csv)
+        log.info("%s: resuming after epoch %d", files.name, len(done.get("epoch", [])))
+        return True, started["initial"], min(done.get("val_loss", [np.inf]), default=np.inf)
+    files.clear()
+    initial = model.evaluate(train, steps=steps, verbose=0, return_dict=True)
+    record = {"fingerprint": fingerprint, "initial": {k: float(v) for k, v in initial.items()}}
+    files.initial.write_text(json.dumps(record) + "\n")
+    return False, initial, np.inf
+
+
+def _callbacks(files: _StageFiles, cfg: FitConfig, best_so_far: float) -> list[Any]:
+    import keras
+
+    return [
+        keras.callbacks.ModelCheckpoint(
+            files.best,
+            monitor="val_loss",
+            save_best_only=True,
+            save_weights_only=True,
+            # After a resume only an epoch better than every earlier one replaces the best.
+            initial_value_threshold=None if np.isinf(best_so_far) else float(best_so_far),
+        ),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience),
+        keras.callbacks.CSVLogger(files.csv, append=True),
+        keras.callbacks.BackupAndRestore(files.backup),
+    ]
 
 
 # Batch norm's running statistics in training: keras-applications' MobileNetV2 uses momentum
@@ -337,8 +262,8 @@ def _set_header(path: Path, kind: str) -> tuple[int, int, int, int]:
     """(training samples, bands, sample side, label side) of a set with non-empty train and
     val splits."""
     with open_set(path, kind) as h5:
-        n_train = _indices(h5, "train", str(path)).size
-        _indices(h5, "val", str(path))
+        n_train = indices(h5, "train", str(path)).size
+        indices(h5, "val", str(path))
         return n_train, len(json.loads(h5.attrs["bands"])), h5["x"].shape[1], h5["y"].shape[1]
 
 
@@ -357,7 +282,7 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     n_train, nb, cs, grid = _set_header(path, "coarse")
     _seed(recipe.seed)
     shapes = ((cs, cs, nb), (grid, grid, 4))
-    train, val = _train_and_val(_coarse_samples, path, shapes, cfg, recipe.seed)
+    train, val = train_and_val(coarse_samples, path, shapes, cfg, recipe.seed)
     model = build_coarse_model(cfg.backbone, nb)
     _bn_momentum(model)
     finetune = cfg.finetune_epochs > 0
@@ -418,7 +343,7 @@ def train_fine(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     n_train, nb, p, _ = _set_header(path, "fine")
     _seed(recipe.seed)
     shapes = ((p, p, nb), (p, p, 3))
-    train, val = _train_and_val(_fine_samples, path, shapes, cfg, recipe.seed)
+    train, val = train_and_val(fine_samples, path, shapes, cfg, recipe.seed)
     model = build_fine_model(cfg.architecture, cfg.backbone, nb, p, cfg.options)
     _bn_momentum(model)
     out = _fit(
@@ -442,7 +367,7 @@ def train_fine(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
 def tune_threshold(recipe: Recipe) -> dict[str, Any]:
     """Sweep the fine model's cloud threshold on the validation windows' cores."""
     from cascade.models import build_fine_model
-    from training.losses import pixel_metrics
+    from training.metrics import pixel_metrics
 
     work = recipe.work_dir
     path = work / "fine.h5"
@@ -455,7 +380,7 @@ def tune_threshold(recipe: Recipe) -> dict[str, Any]:
     m = recipe.derive.margin
     probs, truths = [], []
     batch_x: list[np.ndarray] = []
-    for x, y in _fine_samples(path, "val", False, recipe.seed):
+    for x, y in fine_samples(path, "val", False, recipe.seed):
         batch_x.append(x)
         # Targets back to codes: cloud 1, clear 0, no data 255.
         truths.append(

@@ -16,7 +16,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-from cascade.errors import CascadeError
+from cascade.errors import ConfigError
 
 FRAMEWORK = "tf.keras"
 
@@ -33,7 +33,7 @@ def sm() -> ModuleType:
         with contextlib.redirect_stdout(io.StringIO()):
             segmentation_models.set_framework(FRAMEWORK)
     if segmentation_models.framework() != FRAMEWORK:  # pragma: no cover - defensive
-        raise CascadeError(
+        raise ConfigError(
             f"segmentation_models runs on {segmentation_models.framework()!r}, expected "
             f"{FRAMEWORK!r}; import cascade.models before segmentation_models"
         )

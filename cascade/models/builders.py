@@ -13,10 +13,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from cascade._files import _umask
-from cascade.artifacts import ArtifactError, ModelSpec, sha256_file
 from cascade.classes import CELL_CLASS_NAMES
+from cascade.errors import ArtifactError
+from cascade.io.files import _umask
 from cascade.models._sm import backbone_names, sm, submodules
+from cascade.models.artifacts import ModelSpec, sha256_file
 
 __all__ = [
     "FINE_ARCHITECTURES",

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cascade.artifacts import PairSpecs, load_pair_specs
+from cascade.models.artifacts import PairSpecs, load_pair_specs
 from cascade.models.builders import load_model
 
 __all__ = ["KerasPredictor", "load_predictors"]

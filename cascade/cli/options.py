@@ -1,0 +1,111 @@
+"""Options and helpers shared by the commands (defined once, as rasterio's ``rio/options``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import click
+
+__all__ = [
+    "BATCH_SIZE",
+    "CONFIDENCE",
+    "RESAMPLING",
+    "ROUTER",
+    "SCALE",
+    "THRESHOLD",
+    "engine_config",
+    "geometry_options",
+    "log_levels",
+    "set_log_level",
+]
+
+_geometry_options = [
+    click.option("--patch", default=256, show_default=True, help="Fine model window (px)."),
+    click.option("--margin", default=4, show_default=True, help="Context on each side (px)."),
+    click.option("--stride", default=32, show_default=True, help="Coarse encoder stride."),
+]
+
+
+def geometry_options(fn: Any) -> Any:
+    """The patch/margin/stride options shared by the commands that build a geometry."""
+    for option in reversed(_geometry_options):
+        fn = option(fn)
+    return fn
+
+
+def set_log_level(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.ERROR
+        if quiet
+        else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    )
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # basicConfig does nothing the second time
+
+
+def log_levels(ctx: click.Context, verbose: int, quiet: bool) -> tuple[int, bool]:
+    """A command's ``-v``/``-q`` merged with the group's, applied; ``(verbose, quiet)``."""
+    quiet = quiet or ctx.find_root().params.get("quiet", False)
+    verbose = verbose or ctx.find_root().params.get("verbose", 0)
+    set_log_level(verbose, quiet)
+    return verbose, quiet
+
+
+# Engine options shared by `mask` and `batch`.
+ROUTER = click.option(
+    "--router",
+    type=click.Choice(["cascade", "all", "none"]),
+    default="cascade",
+    show_default=True,
+    help="cascade: fine model on Partly Cloudy cells; all: on "
+    "every cell (the patch baseline); none: coarse only.",
+)
+CONFIDENCE = click.option(
+    "--confidence",
+    type=float,
+    default=None,
+    help="With --router cascade, also route cells whose top coarse probability is below this.",
+)
+THRESHOLD = click.option(
+    "--threshold",
+    type=float,
+    default=None,
+    help="Cloud probability threshold (default: the model's).",
+)
+SCALE = click.option(
+    "--scale",
+    "input_scale",
+    type=float,
+    default=None,
+    help="TOA reflectance per input unit (default: the model's: 1e-4 for sentinel2-l1c-7 "
+    "digital numbers, 1 for rgbn, which expects reflectance).",
+)
+BATCH_SIZE = click.option(
+    "--batch-size", default=8, show_default=True, help="Fine patches per model call."
+)
+RESAMPLING = click.option(
+    "--resampling",
+    default="bilinear",
+    show_default=True,
+    help="How coarser band files are resampled onto the finest grid.",
+)
+
+
+def engine_config(
+    router: str,
+    confidence: float | None,
+    threshold: float | None,
+    batch_size: int,
+    input_scale: float | None,
+) -> Any:
+    from cascade.engine import EngineConfig
+
+    return EngineConfig(
+        router=router,
+        confidence=confidence,
+        threshold=threshold,
+        batch_size=batch_size,
+        input_scale=input_scale,
+    )

@@ -1,0 +1,76 @@
+"""The engine's configuration: one frozen, validated object, recorded in every output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cascade.errors import ConfigError
+from cascade.kernels._common import PadMode
+from cascade.routing import Router, get_router
+
+__all__ = ["DEFAULT_STRIP_ROWS", "EngineConfig"]
+
+# Strips of this many scene rows are read for pooling (7 bands x 10980 columns x uint16: 150 MB).
+DEFAULT_STRIP_ROWS = 1024
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How the engine runs; recorded in every output.
+
+    ``router``: ``"cascade"``, ``"all"``, ``"none"`` or a callable (see
+    :mod:`cascade.routing`); ``confidence``: with ``cascade``, also route cells whose top
+    coarse probability is below this; ``threshold``: cloud probability threshold of the fine
+    model (default: the model's own); ``batch_size``: fine patches per model call;
+    ``pad_mode``: how windows are filled beyond the scene edge; ``strip_rows``: rows per read
+    when pooling; ``keep_probabilities``: also return the cloud probability raster (4 bytes a
+    pixel; with it, :meth:`CascadeResult.mask_at` re-decides the mask at another threshold
+    without inference); ``prefetch``: prepare the next fine batch in a background thread;
+    ``input_scale``: TOA reflectance per unit of the input (default: the model's, e.g. 1e-4
+    for Sentinel-2 L1C digital numbers; 1.0 for inputs already in reflectance).
+    """
+
+    router: str | Router = "cascade"
+    confidence: float | None = None
+    threshold: float | None = None
+    batch_size: int = 8
+    pad_mode: PadMode = "reflect"
+    strip_rows: int = DEFAULT_STRIP_ROWS
+    keep_probabilities: bool = False
+    prefetch: bool = True
+    input_scale: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.strip_rows < 1:
+            raise ConfigError(f"strip_rows must be >= 1, got {self.strip_rows}")
+        if self.input_scale is not None and not (
+            np.isfinite(self.input_scale) and self.input_scale > 0
+        ):
+            raise ConfigError(
+                f"input_scale must be a positive number (reflectance per input unit, e.g. "
+                f"1e-4 for Sentinel-2 DN), got {self.input_scale}"
+            )
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        get_router(self.router, confidence=self.confidence)  # validates name and options
+
+    def to_dict(self) -> dict[str, Any]:
+        router = (
+            self.router
+            if isinstance(self.router, str)
+            else getattr(self.router, "__name__", repr(self.router))
+        )
+        return {
+            "router": router,
+            "confidence": self.confidence,
+            "threshold": self.threshold,
+            "batch_size": self.batch_size,
+            "pad_mode": self.pad_mode,
+            "strip_rows": self.strip_rows,
+            "input_scale": self.input_scale,
+        }

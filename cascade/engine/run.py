@@ -1,0 +1,277 @@
+"""Running the cascade: scene in, full-resolution cloud mask out.
+
+``read -> pool -> coarse -> route -> fine on routed cells -> decide -> write``:
+
+1. The scene is read in strips of rows. Each strip is area-pooled to the coarse resolution
+   (:class:`cascade.kernels.AreaPooler`) and its No Data pixels are noted; the whole scene is
+   never in memory.
+2. The pooled scene is normalised and the coarse model labels every cell Overcast / Partly
+   Cloudy / Cloudless / No Data.
+3. A router picks the cells for the fine model (:mod:`cascade.routing`); cells without a
+   single data pixel are never routed.
+4. The mask starts as the coarse classes at full resolution (Overcast and Partly Cloudy ->
+   cloud, Cloudless -> clear, No Data -> no data). For the routed cells, each cell row's
+   strip is read, their 256 x 256 windows are cut out (mirrored at the scene edges),
+   normalised and run through the fine model in batches; a background thread prepares the
+   next batch while the model runs. Cloud probabilities >= the threshold become cloud
+   (:mod:`cascade.engine.decide`), and each window's 248 x 248 core overwrites its cell.
+5. Pixels that are No Data in the input are No Data in the mask, whatever the models said.
+
+The patch baseline is the router ``all`` through exactly this code, and coarse-only is
+``none``. The stages are in :mod:`cascade.engine.stages`, the report and tags in
+:mod:`cascade.engine.provenance`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cascade.bands import match_bands
+from cascade.classes import CELL_CLASS_NAMES, NODATA
+from cascade.engine import provenance, stages
+from cascade.engine.config import EngineConfig
+from cascade.engine.decide import cell_raster, decide, mask_from_classes
+from cascade.engine.source import ArraySource, SceneSource, check_source
+from cascade.geometry import SceneGeometry
+from cascade.io.files import atomic_output, check_outputs
+from cascade.models.predictor import CascadeModel, load_cascade_model
+from cascade.routing import get_router
+
+__all__ = ["CascadeResult", "mask_array", "mask_scene", "run_cascade"]
+
+
+@dataclass
+class CascadeResult:
+    """What the engine returns.
+
+    ``mask`` ``(height, width)`` uint8 (0 clear, 1 cloud, 255 no data); ``probabilities``
+    ``(height, width)`` float32 cloud probability (NaN at No Data; the coarse
+    P(Overcast) + P(Partly Cloudy) in cells the fine model did not run) when asked for;
+    ``coarse_probabilities`` ``(rows, cols, 4)``; ``cell_classes`` ``(rows, cols)`` uint8;
+    ``routed`` ``(rows, cols)`` bool; ``report``: timings, counts and configuration.
+    """
+
+    mask: npt.NDArray[np.uint8]
+    probabilities: npt.NDArray[np.float32] | None
+    coarse_probabilities: npt.NDArray[np.float32]
+    cell_classes: npt.NDArray[np.uint8]
+    routed: npt.NDArray[np.bool_]
+    geometry: SceneGeometry
+    report: dict[str, Any] = field(default_factory=dict)
+
+    def mask_at(self, threshold: float) -> npt.NDArray[np.uint8]:
+        """The mask this run gives at another fine-model threshold, without inference.
+
+        Needs the probabilities (``EngineConfig(keep_probabilities=True)``).
+        """
+        if self.probabilities is None:
+            raise ValueError(
+                "this result holds no probabilities; run with "
+                "EngineConfig(keep_probabilities=True) to decide again at another threshold"
+            )
+        return decide(self.probabilities, self.cell_classes, self.routed, self.geometry, threshold)
+
+
+def _normalisation(model: CascadeModel, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+    norm = model.fine_spec.normalization
+    if config.input_scale is not None:
+        norm = dataclasses.replace(norm, scale=config.input_scale)
+    return norm.coefficients(len(model.bands))
+
+
+def run_cascade(
+    source: SceneSource,
+    model: CascadeModel,
+    config: EngineConfig | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> CascadeResult:
+    """Run the cascade on a source (see the module docstring); the core of every entry point.
+
+    ``progress(done, total)`` is called after every fine batch with patch counts.
+    """
+    config = config or EngineConfig()
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def lap(name: str, t0: float) -> float:
+        now = time.perf_counter()
+        timings[name] = now - t0
+        return now
+
+    check_source(source)
+    band_idx = match_bands(source.band_names, model.bands)
+    g = model.geometry(source.height, source.width)
+    router = get_router(config.router, confidence=config.confidence)
+    threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
+    gain, offset = _normalisation(model, config)
+
+    t0 = time.perf_counter()
+    pooled, nodata_full = stages.read_and_pool(source, band_idx, g, config.strip_rows)
+    has_data = stages.cells_with_data(pooled, g)
+    t0 = lap("read_and_pool", t0)
+    coarse_probs = stages.run_coarse(model.coarse, pooled, g, gain, offset, has_data)
+    del pooled
+    t0 = lap("coarse", t0)
+    coarse_probs, cell_classes, routed = stages.route(router, coarse_probs, g, has_data)
+    cells = np.argwhere(routed)  # row-major: cell rows are read in order
+    t0 = lap("route", t0)
+    mask = mask_from_classes(cell_classes, g)
+    probabilities: np.ndarray | None = None
+    if config.keep_probabilities:
+        cell_cloud = (coarse_probs[..., 0] + coarse_probs[..., 1]).astype(np.float32)
+        probabilities = cell_raster(cell_cloud, g)
+    t0 = lap("fill_from_coarse", t0)
+    batches = stages.fine_batches(source, band_idx, g, cells, gain, offset, config)
+    predict_s = stages.run_fine(
+        model.fine,
+        stages.prefetched(batches, config.prefetch),
+        g,
+        threshold,
+        mask,
+        probabilities,
+        progress,
+        len(cells),
+    )
+    t0 = lap("fine", t0)
+    timings["fine_predict"] = predict_s
+    if nodata_full is not None:  # input No Data wins
+        mask[nodata_full] = NODATA
+        if probabilities is not None:
+            probabilities[nodata_full] = np.nan
+    lap("apply_nodata", t0)
+    timings["total"] = time.perf_counter() - t_start
+
+    record = provenance.config_record(config, threshold, getattr(source, "resampling", None))
+    report = provenance.run_report(
+        g, model.describe(), record, cell_classes, routed, has_data, mask, timings
+    )
+    return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
+
+
+def mask_array(
+    scene: np.ndarray,
+    model: CascadeModel | str | Path,
+    *,
+    band_names: Sequence[str | None] | None = None,
+    nodata: float | None = None,
+    config: EngineConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CascadeResult:
+    """Cloud mask of an in-memory ``(bands, height, width)`` scene.
+
+    ``band_names`` name the scene's bands (matched to the model's, in any order); without
+    them the scene must have exactly the model's bands in its order. ``model`` is a loaded
+    :class:`CascadeModel` or a model pair folder.
+    """
+    if not isinstance(model, CascadeModel):
+        model = load_cascade_model(model, batch_size=(config or EngineConfig()).batch_size)
+    source = ArraySource(scene, tuple(band_names or ()), nodata)
+    return run_cascade(source, model, config, progress=progress)
+
+
+def mask_scene(
+    inputs: str | Path | Sequence[str | Path],
+    output: str | Path,
+    model: CascadeModel | str | Path,
+    *,
+    config: EngineConfig | None = None,
+    probabilities: str | Path | None = None,
+    coarse_grid: str | Path | None = None,
+    report: str | Path | None = None,
+    quicklook: str | Path | None = None,
+    overwrite: bool = False,
+    resampling: str = "bilinear",
+    progress: Callable[[int, int], None] | None = None,
+) -> CascadeResult:
+    """Mask a scene on disk and write a georeferenced COG mask (and optional extras).
+
+    ``inputs``: a multi-band raster, a folder of single-band files, or a list of them (see
+    :func:`cascade.io.raster.open_source`). ``probabilities`` (float32 cloud probability),
+    ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report`` (JSON) and
+    ``quicklook`` (PNG: natural colour beside the mask) are written too when given. Every
+    output is checked before any work starts and written atomically; existing files need
+    ``overwrite``.
+    """
+    from cascade.io import raster
+
+    config = config or EngineConfig()
+    if probabilities is not None and not config.keep_probabilities:
+        config = dataclasses.replace(config, keep_probabilities=True)
+    named = (output, probabilities, coarse_grid, report, quicklook)
+    outputs = check_outputs(
+        [p for p in named if p is not None], overwrite=overwrite, hint="--overwrite"
+    )
+    if not isinstance(model, CascadeModel):
+        model = load_cascade_model(model, batch_size=config.batch_size)
+    with raster.open_source(inputs, resampling=resampling) as source:
+        result = run_cascade(source, model, config, progress=progress)
+        t0 = time.perf_counter()
+        _write_rasters(result, source, output, probabilities, coarse_grid, overwrite)
+        result.report["timings_s"]["write"] = round(time.perf_counter() - t0, 4)
+        result.report["inputs"] = [str(p) for p in source.paths]
+        result.report["outputs"] = [str(p) for p in outputs]
+    if quicklook is not None:
+        from cascade.io.quicklook import write_quicklook
+
+        write_quicklook(
+            quicklook, inputs, result, model.bands, resampling=resampling, overwrite=overwrite
+        )
+    if report is not None:
+        with atomic_output(report, overwrite=overwrite) as tmp:
+            tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+    return result
+
+
+def _write_rasters(
+    result: CascadeResult,
+    source: Any,
+    output: str | Path,
+    probabilities: str | Path | None,
+    coarse_grid: str | Path | None,
+    overwrite: bool,
+) -> None:
+    """The mask and the optional probability and class-grid rasters, tagged alike."""
+    from cascade.io import raster
+
+    tags = provenance.mask_tags(result.report, source.paths)
+    georef = {"crs": source.crs, "overwrite": overwrite}
+    raster.write_raster(
+        output,
+        result.mask,
+        transform=source.transform,
+        nodata=NODATA,
+        tags=tags,
+        descriptions=["cloud_mask"],
+        **georef,
+    )
+    if probabilities is not None and result.probabilities is not None:
+        raster.write_raster(
+            probabilities,
+            result.probabilities,
+            transform=source.transform,
+            nodata=float("nan"),
+            tags=tags,
+            descriptions=["cloud_probability"],
+            overview_resampling="average",
+            **georef,
+        )
+    if coarse_grid is not None:
+        raster.write_raster(
+            coarse_grid,
+            result.cell_classes,
+            transform=raster.scaled_transform(source.transform, result.geometry.core),
+            nodata=None,
+            tags=tags | {"classes": ", ".join(f"{i} {n}" for i, n in enumerate(CELL_CLASS_NAMES))},
+            descriptions=["coarse_class"],
+            **georef,
+        )

@@ -1,0 +1,121 @@
+"""Where the engine reads a scene from: the source protocol and the in-memory source.
+
+A source reads strips of rows of the bands a model needs, so the engine never holds a whole
+scene; :class:`cascade.io.raster.RasterSource` reads files, :class:`ArraySource` an array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from cascade.errors import InputArrayError
+from cascade.kernels import nodata_mask
+from cascade.kernels._common import SUPPORTED_DTYPES
+
+__all__ = ["ArraySource", "SceneSource", "check_source", "strip_nodata"]
+
+
+class SceneSource(Protocol):
+    """What the engine reads a scene through (see :class:`ArraySource`, ``RasterSource``).
+
+    ``read`` returns ``(len(bands), row_stop - row_start, width)`` for 0-based ``bands``;
+    ``read_nodata`` returns the rows' No Data mask when the source has an explicit one (a
+    mask band), else None and the engine compares values with ``nodata``.
+    """
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def band_names(self) -> tuple[str | None, ...]: ...
+
+    @property
+    def dtype(self) -> np.dtype: ...
+
+    @property
+    def nodata(self) -> float | None: ...
+
+    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray: ...
+
+    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None: ...
+
+
+@dataclass
+class ArraySource:
+    """An in-memory ``(bands, height, width)`` scene as a :class:`SceneSource`."""
+
+    array: np.ndarray
+    band_names: tuple[str | None, ...] = ()
+    nodata: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.array, np.ndarray) or self.array.ndim != 3:
+            got = self.array.shape if isinstance(self.array, np.ndarray) else type(self.array)
+            hint = (
+                " (for one band use scene[numpy.newaxis])"
+                if getattr(self.array, "ndim", 0) == 2
+                else ""
+            )
+            raise InputArrayError(
+                f"scene must be a numpy array (bands, height, width), got {got}{hint}"
+            )
+        if self.array.size == 0:
+            raise InputArrayError(f"scene is empty: shape {self.array.shape}")
+        if not self.band_names:
+            self.band_names = (None,) * self.array.shape[0]
+        if len(self.band_names) != self.array.shape[0]:
+            raise InputArrayError(
+                f"{len(self.band_names)} band names for a scene of {self.array.shape[0]} bands"
+            )
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[2])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.array.dtype
+
+    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray:
+        if list(bands) == list(range(self.array.shape[0])):
+            return self.array[:, row_start:row_stop]
+        return self.array[list(bands), row_start:row_stop]
+
+    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None:
+        return None
+
+
+def check_source(source: SceneSource) -> None:
+    """Raise :class:`InputArrayError` for a dtype the kernels do not take."""
+    if np.dtype(source.dtype) not in SUPPORTED_DTYPES:
+        raise InputArrayError(
+            f"scene has unsupported dtype {source.dtype}; expected one of "
+            f"{', '.join(str(d) for d in SUPPORTED_DTYPES)}"
+        )
+
+
+def strip_nodata(source: SceneSource, strip: np.ndarray, r0: int, r1: int) -> np.ndarray:
+    """No Data pixels of a strip; raises for NaN in pixels that are otherwise data."""
+    explicit = source.read_nodata(r0, r1)
+    nd = explicit if explicit is not None else nodata_mask(strip, source.nodata)
+    if strip.dtype.kind == "f":
+        nan_pixels = np.isnan(strip).any(axis=0) & ~nd
+        if nan_pixels.any():
+            rows, cols = np.nonzero(nan_pixels)
+            raise InputArrayError(
+                f"scene has NaN values in {rows.size} data pixel(s), first at row "
+                f"{r0 + rows[0]}, column {cols[0]}; declare NaN as the nodata value (then a "
+                "pixel is No Data when all its bands are NaN) or fill the NaNs"
+            )
+    return nd

@@ -1,0 +1,246 @@
+"""The stages of a run, each a named step: read and pool, coarse model, route, fine model.
+
+:func:`cascade.engine.run.run_cascade` calls them in order; each takes arrays and returns
+arrays, so a stage can be tested (and timed) alone.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cascade.classes import CELL_CLASS_NAMES
+from cascade.engine.config import EngineConfig
+from cascade.engine.decide import cloud_labels
+from cascade.engine.source import SceneSource, strip_nodata
+from cascade.errors import ModelOutputError
+from cascade.geometry import SceneGeometry
+from cascade.kernels import (
+    AreaPooler,
+    PooledScene,
+    extract_windows,
+    reassemble_patches,
+    window_index_maps,
+)
+from cascade.models.predictor import Predictor
+from cascade.routing import Router, check_routing
+
+__all__ = [
+    "coarse_input",
+    "data_cells_have_data",
+    "read_and_pool",
+    "route",
+    "run_coarse",
+    "run_fine",
+]
+
+
+def coarse_input(
+    pooled: PooledScene, gain: np.ndarray, offset: np.ndarray
+) -> npt.NDArray[np.float32]:
+    """The coarse model's input ``(1, H, W, bands)``: pooled, normalised, 0 where no data.
+
+    Shared with training, so that the coarse model sees in training what the engine feeds it.
+    """
+    x = pooled.values.transpose(1, 2, 0) * gain + offset
+    x[pooled.valid_fraction == 0] = 0.0
+    return np.ascontiguousarray(x[np.newaxis], dtype=np.float32)
+
+
+def read_and_pool(
+    source: SceneSource, band_idx: list[int], g: SceneGeometry, strip_rows: int
+) -> tuple[PooledScene, np.ndarray | None]:
+    """Step 1: read the scene in strips, pool it for the coarse model, note No Data.
+
+    Returns the pooled scene and the full-resolution No Data mask (None when there is none).
+    """
+    pooler = AreaPooler(g, len(band_idx), nodata=source.nodata)
+    nodata_rows: list[tuple[int, np.ndarray]] = []
+    for r0 in range(0, g.height, strip_rows):
+        r1 = min(g.height, r0 + strip_rows)
+        strip = source.read(band_idx, r0, r1)
+        nd = strip_nodata(source, strip, r0, r1)
+        pooler.add(strip, r0, mask=nd)
+        if nd.any():
+            nodata_rows.append((r0, nd))
+    nodata_full: np.ndarray | None = None
+    if nodata_rows:
+        nodata_full = np.zeros(g.scene_shape, dtype=bool)
+        for r0, nd in nodata_rows:
+            nodata_full[r0 : r0 + nd.shape[0]] = nd
+    return pooler.result(), nodata_full
+
+
+def cells_with_data(pooled: PooledScene, g: SceneGeometry) -> npt.NDArray[np.bool_]:
+    """``(rows, cols)``: True for cells holding at least one data pixel."""
+    s = g.stride
+    cell_valid = pooled.valid_fraction.reshape(g.rows, s, g.cols, s).mean(axis=(1, 3))
+    return cell_valid > 0
+
+
+def run_coarse(
+    coarse: Predictor,
+    pooled: PooledScene,
+    g: SceneGeometry,
+    gain: np.ndarray,
+    offset: np.ndarray,
+    has_data: np.ndarray,
+) -> npt.NDArray[np.float32]:
+    """Step 2: the coarse model's class probabilities ``(rows, cols, 4)`` of every cell."""
+    if not has_data.any():  # nothing to look at: every cell is No Data
+        probs = np.zeros((g.rows, g.cols, 4), dtype=np.float32)
+        probs[..., 3] = 1.0
+        return probs
+    out = np.asarray(coarse(coarse_input(pooled, gain, offset)), dtype=np.float32)
+    if out.shape != (1, g.rows, g.cols, len(CELL_CLASS_NAMES)):
+        raise ModelOutputError(
+            f"the coarse model returned shape {out.shape}, expected "
+            f"(1, {g.rows}, {g.cols}, {len(CELL_CLASS_NAMES)}) for a {g.coarse_shape} input;"
+            " its encoder must have output stride "
+            f"{g.stride}"
+        )
+    return out[0]
+
+
+def data_cells_have_data(probs: np.ndarray, has_data: np.ndarray) -> npt.NDArray[np.float32]:
+    """Coarse probabilities where a cell with valid pixels is never No Data.
+
+    The coarse model may call a cell No Data when most of it is completion padding (a
+    16-pixel-wide strip at a scene's right edge, say) or when its data is dark; the mask would
+    then lose valid pixels. Such cells get the No Data probability spread over the other
+    three classes in proportion; cells without any valid pixel are No Data with certainty.
+    """
+    out = np.array(probs, dtype=np.float32, copy=True)
+    data = out[has_data]
+    rest = data[:, :3].sum(axis=-1, keepdims=True)
+    uniform = np.full_like(data[:, :3], 1.0 / 3.0)
+    data[:, :3] = np.where(rest > 0, data[:, :3] / np.maximum(rest, 1e-12), uniform)
+    data[:, 3] = 0.0
+    out[has_data] = data
+    out[~has_data] = (0.0, 0.0, 0.0, 1.0)
+    return out
+
+
+def route(
+    router: Router, coarse_probs: np.ndarray, g: SceneGeometry, has_data: np.ndarray
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
+    """Step 3: ``(coarse probabilities, cell classes, routed cells)``; empty cells never go."""
+    probs = data_cells_have_data(coarse_probs, has_data)
+    cell_classes = probs.argmax(axis=-1).astype(np.uint8)
+    routed = check_routing(router(probs), g.grid_shape) & has_data
+    return probs, cell_classes, routed
+
+
+def prefetched(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
+    """Run ``items`` one step ahead in a background thread (errors re-raised here)."""
+    if not enabled:
+        yield from items
+        return
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("done", None))
+        except BaseException as exc:  # handed to the consumer
+            q.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="cascade-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = q.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def fine_batches(
+    source: SceneSource,
+    band_idx: list[int],
+    g: SceneGeometry,
+    cells: np.ndarray,
+    gain: np.ndarray,
+    offset: np.ndarray,
+    config: EngineConfig,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Normalised windows of ``cells`` in batches, reading one strip per cell row."""
+    pending_cells: list[np.ndarray] = []
+    pending: list[np.ndarray] = []
+    n_pending = 0
+    fill = 0.0 if source.nodata is None or np.isnan(source.nodata) else float(source.nodata)
+    for row in np.unique(cells[:, 0]) if len(cells) else []:
+        row_cells = cells[cells[:, 0] == row]
+        rows, cols = window_index_maps(g, row_cells, mode=config.pad_mode)
+        used = rows[rows >= 0]
+        lo, hi = int(used.min()), int(used.max()) + 1
+        strip = source.read(band_idx, lo, hi)
+        local = np.where(rows >= 0, rows - lo, -1)
+        windows = extract_windows(strip, local, cols, fill=fill, dtype=np.float32)
+        windows *= gain
+        windows += offset
+        pending_cells.append(row_cells)
+        pending.append(windows)
+        n_pending += len(row_cells)
+        while n_pending >= config.batch_size:
+            all_cells = np.concatenate(pending_cells)
+            all_windows = np.concatenate(pending) if len(pending) > 1 else pending[0]
+            yield all_cells[: config.batch_size], all_windows[: config.batch_size]
+            pending_cells = [all_cells[config.batch_size :]]
+            pending = [all_windows[config.batch_size :]]
+            n_pending -= config.batch_size
+    if n_pending:
+        yield np.concatenate(pending_cells), np.concatenate(pending)
+
+
+def run_fine(
+    fine: Predictor,
+    batches: Iterator[tuple[np.ndarray, np.ndarray]],
+    g: SceneGeometry,
+    threshold: float,
+    mask: np.ndarray,
+    probabilities: np.ndarray | None,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> float:
+    """Step 4: the fine model on the routed windows, decided and written into ``mask`` (and
+    their probabilities into ``probabilities``); returns the seconds spent in the model."""
+    predict_s = 0.0
+    done = 0
+    for batch_cells, batch in batches:
+        t1 = time.perf_counter()
+        probs = np.asarray(fine(batch), dtype=np.float32)
+        predict_s += time.perf_counter() - t1
+        if probs.ndim != 4 or probs.shape[:3] != batch.shape[:3]:
+            raise ModelOutputError(
+                f"the fine model returned shape {probs.shape} for a batch of {batch.shape}; "
+                f"expected ({batch.shape[0]}, {g.patch}, {g.patch}, classes)"
+            )
+        cloud = np.ascontiguousarray(probs[..., 0])
+        reassemble_patches(cloud_labels(cloud, threshold), g, batch_cells, out=mask)
+        if probabilities is not None:
+            reassemble_patches(cloud, g, batch_cells, out=probabilities)
+        done += len(batch_cells)
+        if progress is not None:
+            progress(done, total)
+    return predict_s

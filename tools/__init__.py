@@ -1,0 +1,1 @@
+"""Repository tools (not installed): the size check run by ``make lint`` and ``make test``."""
