@@ -1,4 +1,5 @@
-"""Stand-in predictors and scenes with known masks, so the engine is tested without TensorFlow.
+"""Stand-ins in one place: predictors and scenes with known masks (the engine tested without
+TensorFlow), and the small random-weight Keras pair for the tests that need real models.
 
 The scenes encode their mask in band 0 (cloud 5000, clear 1000, No Data 0 in every band), so a
 fine stand-in that thresholds band 0 reproduces the mask exactly, and a coarse stand-in that
@@ -8,6 +9,8 @@ returns the mask's pooled cell classes routes exactly the truly mixed cells.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,3 +103,28 @@ def make_model(
 ) -> CascadeModel:
     c, f = specs(bands, **geometry)
     return CascadeModel(coarse=coarse, fine=fine, coarse_spec=c, fine_spec=f, name="fake")
+
+
+def random_weight_pair(
+    folder: Path,
+    bands: tuple[str, ...] = BANDS,
+    *,
+    threshold: float = 0.5,
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """A small real model pair on disk: mobilenetv2 backbones with random weights (Keras)."""
+    from cascade import models
+
+    folder.mkdir(parents=True, exist_ok=True)
+    norm = Normalization(scale=1e-4, mean=(0.1,) * len(bands), std=(0.05,) * len(bands))
+    common: dict[str, Any] = {
+        "backbone": "mobilenetv2",
+        "bands": bands,
+        "normalization": norm,
+        "provenance": provenance or {},
+    }
+    c = ModelSpec(role="coarse", architecture="coarse-encoder", **common)
+    f = ModelSpec(role="fine", architecture="Unet", threshold=threshold, **common)
+    models.save_model(models.build_model(c), c, folder)
+    models.save_model(models.build_model(f), f, folder)
+    return folder

@@ -23,10 +23,9 @@ from click.testing import CliRunner
 from cascade.batch import BatchError, BatchReport, expand_inputs, plan_scenes, run_batch
 from cascade.cli import main
 from cascade.engine import EngineConfig, load_cascade_model, mask_scene
-from cascade.models.artifacts import ModelSpec, Normalization
 from cascade.routing import route_all
 from tests import fakes
-from tests.test_io import write_tif
+from tests.rasters import write_scene_tif
 
 models = pytest.importorskip("cascade.models")
 distributed = pytest.importorskip("distributed")
@@ -59,15 +58,7 @@ class KillOnce:
 @pytest.fixture(scope="module")
 def model_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real model pair on disk (random weights, mobilenetv2 backbones)."""
-    folder = tmp_path_factory.mktemp("batch-model") / "tiny-pair"
-    folder.mkdir()
-    norm = Normalization(scale=1e-4, mean=(0.1,) * 4, std=(0.05,) * 4)
-    common: dict[str, Any] = {"backbone": "mobilenetv2", "bands": BANDS, "normalization": norm}
-    c = ModelSpec(role="coarse", architecture="coarse-encoder", **common)
-    f = ModelSpec(role="fine", architecture="Unet", threshold=0.5, **common)
-    models.save_model(models.build_model(c), c, folder)
-    models.save_model(models.build_model(f), f, folder)
-    return folder
+    return fakes.random_weight_pair(tmp_path_factory.mktemp("batch-model") / "tiny-pair", BANDS)
 
 
 @pytest.fixture(scope="module")
@@ -86,11 +77,11 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths = {}
     for i in range(3):
         scene, _ = fakes.scene_with_mask(300, 400, seed=20 + i)
-        paths[f"scene_{i}"] = write_tif(folder / f"scene_{i}.tif", scene, names=BANDS)
+        paths[f"scene_{i}"] = write_scene_tif(folder / f"scene_{i}.tif", scene, names=BANDS)
     paths["corrupt"] = folder / "corrupt.tif"
     paths["corrupt"].write_bytes(b"II*\x00 this is not a GeoTIFF")
     two, _ = fakes.scene_with_mask(300, 400, seed=30, bands=2)
-    paths["two_bands"] = write_tif(folder / "two_bands.tif", two, names=BANDS[:2])
+    paths["two_bands"] = write_scene_tif(folder / "two_bands.tif", two, names=BANDS[:2])
     return paths
 
 
@@ -190,6 +181,45 @@ def test_resumed_batch_skips_finished_scenes(
         assert json.loads(ds.tags()["config"])["threshold"] == 0.3
 
 
+def test_resumed_batch_sees_a_changed_resampling(
+    first_batch: BatchReport,
+    cluster: Any,
+    model_pair: Path,
+    scenes: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """--resampling is part of a mask's provenance: a rerun with another one recomputes."""
+    out = tmp_path / "out"
+    shutil.copytree(first_batch.out_dir, out)
+    scene = [str(scenes["scene_0"])]
+    with rasterio.open(out / "scene_0_mask.tif") as ds:
+        assert json.loads(ds.tags()["config"])["resampling"] == "bilinear"
+    same = run_batch(scene, out, model_pair, config=CONFIG, scheduler=cluster)
+    assert same.scenes[0].status == "skipped"
+    other = run_batch(
+        scene, out, model_pair, config=CONFIG, scheduler=cluster, resampling="nearest"
+    )
+    (s,) = other.scenes
+    assert s.status == "exists-differs"
+    assert "differs from this run in config; left as it is" in (s.error or "")
+    redone = run_batch(
+        scene,
+        out,
+        model_pair,
+        config=CONFIG,
+        scheduler=cluster,
+        resampling="nearest",
+        overwrite=True,
+    )
+    assert redone.scenes[0].status == "ok"
+    with rasterio.open(out / "scene_0_mask.tif") as ds:
+        assert json.loads(ds.tags()["config"])["resampling"] == "nearest"
+    again = run_batch(
+        scene, out, model_pair, config=CONFIG, scheduler=cluster, resampling="nearest"
+    )
+    assert again.scenes[0].status == "skipped"
+
+
 def test_inputs_globs_lists_and_folders(scenes: dict[str, Path], tmp_path: Path) -> None:
     folder = scenes["scene_0"].parent
     listing = tmp_path / "scenes.txt"
@@ -200,7 +230,7 @@ def test_inputs_globs_lists_and_folders(scenes: dict[str, Path], tmp_path: Path)
     bands.mkdir()
     scene, _ = fakes.scene_with_mask(50, 60, seed=1)
     for b, name in enumerate(BANDS):
-        write_tif(bands / f"T33UUP_20200101_{name}.tif", scene[b : b + 1])
+        write_scene_tif(bands / f"T33UUP_20200101_{name}.tif", scene[b : b + 1])
     (job,) = plan_scenes([str(bands)], tmp_path / "out")
     assert (job.name, job.input) == ("T33UUP_20200101", str(bands))
     assert job.output == str(tmp_path / "out" / "T33UUP_20200101_mask.tif")

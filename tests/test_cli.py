@@ -54,3 +54,28 @@ def test_version() -> None:
     res = CliRunner().invoke(main, ["--version"])
     assert res.exit_code == 0
     assert "0.1.0" in res.output
+
+
+def test_help_lists_every_command_including_the_training_ones() -> None:
+    res = CliRunner().invoke(main, ["--help"])
+    assert res.exit_code == 0, res.output
+    for name in ("batch", "demo", "grid", "info", "mask", "simulate", "train"):
+        assert f"  {name} " in res.output
+    res = CliRunner().invoke(main, ["train", "--help"])
+    assert res.exit_code == 0, res.output
+    assert "tune-threshold" in res.output
+
+
+def test_a_command_loads_only_itself() -> None:
+    """`cascade grid` (like `cascade mask`) imports neither training nor other commands."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from click.testing import CliRunner; from cascade.cli import main; "
+        "r = CliRunner().invoke(main, ['grid', '100', '100']); assert r.exit_code == 0; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'training' "
+        "or m in ('cascade.cli.batch', 'cascade.cli.mask', 'cascade.batch', 'tensorflow')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

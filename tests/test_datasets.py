@@ -19,6 +19,7 @@ from cascade.bands import get_band_profile
 from cascade.classes import CLEAR, CLOUD, NODATA
 from cascade.errors import CascadeError
 from tests.conftest import SHARED_DATA
+from tests.rasters import write_tif
 from training.datasets import (
     READERS,
     DatasetError,
@@ -47,35 +48,6 @@ SCENE_38 = "LC08_L1TP_002053_20160520_20170324_01_T1"
 
 def needs(relative: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not (SHARED_DATA / relative).exists(), reason=f"{relative} is absent")
-
-
-def write_tif(
-    path: Path,
-    data: np.ndarray,
-    *,
-    crs: Any = None,
-    transform: Any = None,
-    nodata: float | None = None,
-    names: tuple[str, ...] | None = None,
-) -> Path:
-    arr = data if data.ndim == 3 else data[np.newaxis]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        height=arr.shape[1],
-        width=arr.shape[2],
-        count=arr.shape[0],
-        dtype=arr.dtype.name,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-    ) as dst:
-        dst.write(arr)
-        for i, n in enumerate(names or (), start=1):
-            dst.set_band_description(i, n)
-    return path
 
 
 def cloud_percent(scene: LabelledScene) -> float:

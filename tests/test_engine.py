@@ -266,3 +266,36 @@ def test_coarse_input_is_normalised_pooled_scene() -> None:
     np.testing.assert_allclose(x[0, ..., 0], pooled.values[0] * 1e-4, rtol=1e-6)
     assert (x[0][pooled.valid_fraction == 0] == 0).all()
     assert ArraySource(scene).band_names == (None,) * 4
+
+
+def test_decide_sweeps_thresholds_without_inference() -> None:
+    """Probabilities first, decisions second: mask_at(t) is the mask of a run at threshold t."""
+    scene, truth = fakes.scene_with_mask(530, 700, seed=3)
+    g = SceneGeometry(530, 700)
+    calls: list = []
+
+    def counted(batch: np.ndarray) -> np.ndarray:
+        calls.append(batch.shape[0])
+        return fakes.smooth_fine(batch)
+
+    model = fakes.make_model(fakes.oracle_coarse(truth, g), counted)
+    kept = mask_array(
+        scene,
+        model,
+        band_names=fakes.BANDS,
+        nodata=0,
+        config=EngineConfig(keep_probabilities=True, threshold=0.5),
+    )
+    np.testing.assert_array_equal(kept.mask_at(0.5), kept.mask)
+    for t in (0.2, 0.8):
+        n_calls = len(calls)
+        swept = kept.mask_at(t)
+        assert len(calls) == n_calls  # no new inference
+        run = mask_array(
+            scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(threshold=t)
+        )
+        np.testing.assert_array_equal(swept, run.mask)
+    assert not np.array_equal(kept.mask_at(0.2), kept.mask_at(0.8))
+    plain = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
+    with pytest.raises(ValueError, match="keep_probabilities=True"):
+        plain.mask_at(0.3)

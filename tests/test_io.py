@@ -18,37 +18,16 @@ from cascade.io.names import band_name_from_path
 from cascade.io.raster import open_source
 from tests import fakes
 from tests.conftest import SHARED_DATA
+from tests.rasters import UTM_CRS, UTM_TRANSFORM, write_scene_tif
 
-CRS = "EPSG:32618"
-TRANSFORM = from_origin(435730.0, 4179460.0, 10.0, 10.0)
-
-
-def write_tif(path: Path, data: np.ndarray, *, names=None, nodata=0, crs=CRS, transform=TRANSFORM):  # type: ignore[no-untyped-def]
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=data.shape[2],
-        height=data.shape[1],
-        count=data.shape[0],
-        dtype=data.dtype.name,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        tiled=True,
-        blockxsize=256,
-        blockysize=256,
-    ) as dst:
-        dst.write(data)
-        for i, n in enumerate(names or (), start=1):
-            dst.set_band_description(i, n)
-    return path
+CRS = UTM_CRS
+TRANSFORM = UTM_TRANSFORM
 
 
 @pytest.fixture
 def scene_file(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     scene, truth = fakes.scene_with_mask(520, 700, seed=11)
-    return write_tif(tmp_path / "scene.tif", scene, names=fakes.BANDS), scene, truth
+    return write_scene_tif(tmp_path / "scene.tif", scene, names=fakes.BANDS), scene, truth
 
 
 def oracle_model(truth: np.ndarray, calls: list | None = None):  # type: ignore[no-untyped-def]
@@ -166,12 +145,12 @@ def test_missing_and_corrupt_inputs(tmp_path: Path) -> None:
 
 def test_band_count_or_names_that_do_not_match(tmp_path: Path) -> None:
     scene, truth = fakes.scene_with_mask(300, 300)
-    path = write_tif(tmp_path / "three.tif", scene[:3], names=["B02", "B03", "B05"])
+    path = write_scene_tif(tmp_path / "three.tif", scene[:3], names=["B02", "B03", "B05"])
     with pytest.raises(
         CascadeError, match=r"lacks band\(s\) \['B04', 'B08'\].*has \['B02', 'B03', 'B05'\]"
     ):
         mask_scene(path, tmp_path / "m.tif", oracle_model(truth))
-    unnamed = write_tif(tmp_path / "unnamed.tif", scene[:3])
+    unnamed = write_scene_tif(tmp_path / "unnamed.tif", scene[:3])
     with pytest.raises(CascadeError, match=r"3 unnamed band\(s\) but the model expects 4"):
         mask_scene(unnamed, tmp_path / "m.tif", oracle_model(truth))
     assert not (tmp_path / "m.tif").exists()
@@ -179,7 +158,7 @@ def test_band_count_or_names_that_do_not_match(tmp_path: Path) -> None:
 
 def test_missing_crs_warns_and_continues(tmp_path: Path) -> None:
     scene, truth = fakes.scene_with_mask(300, 300)
-    path = write_tif(tmp_path / "nocrs.tif", scene, names=fakes.BANDS, crs=None)
+    path = write_scene_tif(tmp_path / "nocrs.tif", scene, names=fakes.BANDS, crs=None)
     with pytest.warns(UserWarning, match="has no CRS"):
         mask_scene(path, tmp_path / "m.tif", oracle_model(truth))
     with rasterio.open(tmp_path / "m.tif") as ds:
@@ -190,7 +169,7 @@ def test_missing_crs_warns_and_continues(tmp_path: Path) -> None:
 def test_nodata_from_mask_band(tmp_path: Path) -> None:
     scene, truth = fakes.scene_with_mask(300, 300, seed=8)
     path = tmp_path / "masked.tif"
-    write_tif(path, scene, names=fakes.BANDS, nodata=None)
+    write_scene_tif(path, scene, names=fakes.BANDS, nodata=None)
     with rasterio.open(path, "r+") as ds:
         ds.write_mask(np.where(truth == NODATA, 0, 255).astype(np.uint8))
     filled = scene.copy()
@@ -208,11 +187,13 @@ def test_band_files_at_mixed_resolutions(tmp_path: Path) -> None:
     # B02, B03 at 10 m; B04, B08 at 20 m, holding 2 x 2 block means of the 10 m values.
     for i, name in enumerate(fakes.BANDS):
         if i < 2:
-            write_tif(folder / f"T18_{name}.tif", scene[i : i + 1], nodata=None)
+            write_scene_tif(folder / f"T18_{name}.tif", scene[i : i + 1], nodata=None)
         else:
             coarse = scene[i].reshape(200, 2, 150, 2).mean(axis=(1, 3)).astype(np.uint16)
             t20 = from_origin(435730.0, 4179460.0, 20.0, 20.0)
-            write_tif(folder / f"T18_{name}.tif", coarse[np.newaxis], nodata=None, transform=t20)
+            write_scene_tif(
+                folder / f"T18_{name}.tif", coarse[np.newaxis], nodata=None, transform=t20
+            )
     with open_source(folder, resampling="nearest") as src:
         assert src.band_names == fakes.BANDS
         assert (src.height, src.width) == (400, 300)

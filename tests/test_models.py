@@ -11,9 +11,9 @@ import rasterio
 from click.testing import CliRunner
 
 from cascade.cli import main
-from cascade.models.artifacts import ArtifactError, ModelSpec, Normalization, load_pair_specs
+from cascade.models.artifacts import ArtifactError, ModelSpec, load_pair_specs
 from tests import fakes
-from tests.test_io import write_tif
+from tests.rasters import write_scene_tif
 
 models = pytest.importorskip("cascade.models")
 
@@ -56,29 +56,9 @@ def test_builder_errors() -> None:
 @pytest.fixture(scope="module")
 def model_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small real model pair on disk (random weights)."""
-    folder = tmp_path_factory.mktemp("pair")
-    norm = Normalization(scale=1e-4, mean=(0.1,) * 4, std=(0.05,) * 4)
     prov = {"recipe": "test fixture", "trained": False}
-    c = ModelSpec(
-        role="coarse",
-        architecture="coarse-encoder",
-        backbone="mobilenetv2",
-        bands=BANDS,
-        normalization=norm,
-        provenance=prov,
-    )
-    f = ModelSpec(
-        role="fine",
-        architecture="Unet",
-        backbone="mobilenetv2",
-        bands=BANDS,
-        normalization=norm,
-        threshold=0.45,
-        provenance=prov,
-    )
-    models.save_model(models.build_model(c), c, folder)
-    models.save_model(models.build_model(f), f, folder)
-    return folder
+    folder = tmp_path_factory.mktemp("pair")
+    return fakes.random_weight_pair(folder, BANDS, threshold=0.45, provenance=prov)
 
 
 def test_save_load_compare(model_pair: Path) -> None:
@@ -152,7 +132,7 @@ def test_cli_info_and_mask(model_pair: Path, tmp_path: Path) -> None:
     )
 
     scene, _ = fakes.scene_with_mask(300, 520, seed=1)
-    src = write_tif(tmp_path / "scene.tif", scene, names=BANDS)
+    src = write_scene_tif(tmp_path / "scene.tif", scene, names=BANDS)
     out = tmp_path / "mask.tif"
     res = runner.invoke(
         main,

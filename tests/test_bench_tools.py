@@ -1,0 +1,115 @@
+"""The kernels, engine, batch and simulate suites of the runner on a tiny profile."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from benchmarks import __main__ as bench_main
+from benchmarks._common import write_results
+from benchmarks.report import render
+from benchmarks.suite import PROFILES, Suite
+from tests.conftest import SHARED_DATA
+
+TINY = replace(
+    PROFILES["quick"],
+    name="tiny",
+    kernels_size=300,
+    kernels_repeats=1,
+    kernels_ref_repeats=1,
+    engine_size=496,
+    engine_isolated=False,
+    batch_scene_size=300,
+    batch_count=1,
+    batch_workers=(1,),
+    simulate_size=300,
+)
+
+needs_background = pytest.mark.skipif(
+    not (SHARED_DATA / "s2_l1c_clear_virginia").is_dir(),
+    reason=f"shared data {SHARED_DATA} is absent: the suite simulates over its background",
+)
+
+
+def tiny_suite(root: Path) -> Suite:
+    return Suite(
+        profile=TINY,
+        data_dir=None,
+        work=root / "work",
+        results_root=root / "results",
+        docs=root / "docs",
+    )
+
+
+def run_and_render(suite: Suite, name: str) -> tuple[dict, str]:
+    """Run one suite as the runner does, write its record, render the report."""
+    payload = bench_main._suite_module(name).run(suite)
+    write_results(name, payload, f"test {name}", folder=suite.results)
+    return payload, render(suite)
+
+
+def test_runner_knows_every_suite_and_runs_the_report_suites_by_default() -> None:
+    assert set(bench_main.SUITES) == {
+        "accuracy",
+        "speed",
+        "ablation",
+        "kernels",
+        "engine",
+        "batch",
+        "simulate",
+    }
+    assert bench_main.DEFAULT_SUITES == ("accuracy", "speed", "ablation")
+
+
+def test_kernels_suite_checks_every_kernel_against_its_reference(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path)
+    r, text = run_and_render(suite, "kernels")
+    with_reference = {k for k, v in r["results"].items() if "reference" in v}
+    assert with_reference == {
+        "pad_reflect",
+        "pool_area",
+        "pool_labels",
+        "extract_all_patches",
+        "reassemble_all_patches",
+    }
+    assert all(r["results"][k]["agrees_with_reference"] for k in with_reference)
+    assert r["config"]["scene_shape"] == [7, 300, 300]
+    assert "## Kernels" in text
+    assert "benchmarks/results/tiny/kernels.json" in text
+
+
+@needs_background
+def test_simulate_suite_writes_a_scene_and_records_its_memory(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path)
+    r, text = run_and_render(suite, "simulate")
+    assert r["config"]["size"] == 300
+    assert r["peak_rss_mib"] > 0
+    assert set(r["file_bytes"]) == {"scene", "paper", "exact"}
+    assert not list((suite.work / "simulate").glob("*.tif"))  # cleaned up
+    assert "## Simulator" in text
+
+
+@pytest.mark.slow
+def test_engine_suite_times_both_routers(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path)
+    r, text = run_and_render(suite, "engine")
+    cas, base = r["runs"]["cascade"], r["runs"]["all"]
+    assert base["patches_run"] == base["cells"] == 4
+    assert cas["patches_run"] == round(0.2 * 4)
+    assert r["summary"]["speedup"] > 0
+    assert "## Engine: cascade vs patch baseline" in text
+
+
+@pytest.mark.slow
+@needs_background
+def test_batch_suite_masks_the_scenes_on_a_local_cluster(tmp_path: Path) -> None:
+    suite = tiny_suite(tmp_path)
+    r, text = run_and_render(suite, "batch")
+    (run,) = r["runs"]
+    assert run["workers"] == 1
+    assert run["scenes"] == 1
+    assert run["scenes_per_hour"] > 0
+    assert run["max_worker_peak_rss_mib"] > 100
+    assert "## Batch on Dask" in text
