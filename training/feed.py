@@ -36,14 +36,20 @@ def norm(h5: Any) -> tuple[np.ndarray, np.ndarray]:
     return (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
 
 
+def _order(
+    h5: Any, split: str, path: Path, shuffle: bool, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sample order, gain, offset)`` of a split of an open set."""
+    idx = indices(h5, split, str(path))
+    gain, offset = norm(h5)
+    return (np.random.default_rng(seed).permutation(idx) if shuffle else idx), gain, offset
+
+
 def coarse_samples(
     path: Path, split: str, shuffle: bool, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     with open_set(path, "coarse") as h5:
-        idx = indices(h5, split, str(path))
-        gain, offset = norm(h5)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(idx) if shuffle else idx
+        order, gain, offset = _order(h5, split, path, shuffle, seed)
         for i in order:
             pooled = PooledScene(h5["x"][i].transpose(2, 0, 1), h5["valid"][i])
             # The same function the engine uses to feed the coarse model.
@@ -58,10 +64,7 @@ def fine_samples(
     path: Path, split: str, shuffle: bool, seed: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     with open_set(path, "fine") as h5:
-        idx = indices(h5, split, str(path))
-        gain, offset = norm(h5)
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(idx) if shuffle else idx
+        order, gain, offset = _order(h5, split, path, shuffle, seed)
         for i in order:
             yield h5["x"][i] * gain + offset, _fine_targets(h5["y"][i])
 
