@@ -73,6 +73,7 @@ class Profile:
     engine_size: int = 2480
     engine_partly: float = 0.2
     engine_isolated: bool = True
+    engine_backbone: str = "resnet18"  # of both models (U-Net fine model)
     # batch: scenes per hour and worker memory on a local Dask cluster of each worker count
     batch_scene_size: int = 1240
     batch_count: int = 2

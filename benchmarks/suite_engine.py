@@ -6,8 +6,9 @@
    ``full`` profile) to a tiled, deflate-compressed GeoTIFF strip by strip, with a known class
    for every 248 x 248 cell: ``engine_partly`` of the cells Partly Cloudy (a cloud blob
    inside), 30 % Overcast, the rest Cloudless;
-2. saves a model pair with random weights (coarse: resnet18 encoder; fine: U-Net/resnet18,
-   the CPU-sized choices) and loads it from disk as ``cascade mask`` does;
+2. saves a model pair with random weights (``engine_backbone``, resnet18 in the profiles:
+   a resnet18 coarse encoder and a U-Net/resnet18, the CPU-sized choices) and loads it from
+   disk as ``cascade mask`` does;
 3. runs ``mask_scene`` once per router, each in a fresh process when ``engine_isolated`` (so
    that peak RSS is per router), after the suites' warm-up (:func:`benchmarks.suite.warm_up`):
    ``cascade`` and ``all`` (the patch baseline) through the same code path.
@@ -202,7 +203,8 @@ def run(suite: Suite) -> dict[str, Any]:
         print(f"writing {scene} ...", file=sys.stderr, flush=True)
         np.save(classes_path, make_scene(scene, size, partly, seed))
     scene_s = time.perf_counter() - t0
-    make_models(work / "model", "resnet18", "Unet", "resnet18")
+    backbone = p.engine_backbone
+    make_models(work / "model", backbone, "Unet", backbone)
     runs = {
         r: run_router(r, work, scene, classes_path, p.engine_isolated) for r in ("cascade", "all")
     }
@@ -216,7 +218,7 @@ def run(suite: Suite) -> dict[str, Any]:
                 "seed": seed,
                 "generation_s": round(scene_s, 1),
             },
-            "models": {"coarse": "coarse-encoder/resnet18", "fine": "Unet/resnet18"},
+            "models": {"coarse": f"coarse-encoder/{backbone}", "fine": f"Unet/{backbone}"},
             "weights": "random",
             "batch_size": BATCH_SIZE,
             "isolated": p.engine_isolated,

@@ -27,6 +27,9 @@ from cascade.routing import route_all
 from tests import fakes
 from tests.rasters import write_scene_tif
 
+# A Dask cluster of TensorFlow workers: every test here takes seconds to minutes.
+pytestmark = pytest.mark.slow
+
 models = pytest.importorskip("cascade.models")
 distributed = pytest.importorskip("distributed")
 

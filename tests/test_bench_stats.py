@@ -102,6 +102,7 @@ def test_coarse_accuracy_and_s_dn() -> None:
         s_dn(np.zeros(4, np.uint8))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not S2_SCENE.exists(), reason=f"shared data {S2_SCENE} is absent")
 def test_s2cloudless_wrapper_reproduces_the_shipped_mask() -> None:
     """Our call of s2cloudless gives exactly the mask its own test data holds."""

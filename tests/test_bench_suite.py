@@ -84,6 +84,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Suite, dict[str, dic
     return suite, payloads
 
 
+@pytest.mark.slow
 def test_accuracy_suite_scores_every_method_on_the_simulated_scene(tiny) -> None:
     suite, p = tiny
     r = p["accuracy"]
@@ -116,6 +117,7 @@ def test_accuracy_suite_scores_every_method_on_the_simulated_scene(tiny) -> None
         assert (suite.docs / f).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_speed_suite_times_every_method_and_structure(tiny) -> None:
     suite, p = tiny
     s = p["speed"]
@@ -144,6 +146,7 @@ def test_speed_suite_times_every_method_and_structure(tiny) -> None:
         assert (suite.docs / f).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
     suite, p = tiny
     a = p["ablation"]
@@ -163,6 +166,7 @@ def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
         assert 0.0 <= r["pixel_accuracy"] <= 1.0
 
 
+@pytest.mark.slow
 def test_report_holds_every_table_and_only_numbers_from_the_results(tiny) -> None:
     suite, p = tiny
     path = write_report(suite)

@@ -21,6 +21,7 @@ TINY = replace(
     kernels_ref_repeats=1,
     engine_size=496,
     engine_isolated=False,
+    engine_backbone="mobilenetv2",
     batch_scene_size=300,
     batch_count=1,
     batch_workers=(1,),

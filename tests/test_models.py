@@ -61,6 +61,7 @@ def model_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fakes.random_weight_pair(folder, BANDS, threshold=0.45, provenance=prov)
 
 
+@pytest.mark.slow
 def test_save_load_compare(model_pair: Path) -> None:
     specs = load_pair_specs(model_pair)
     assert specs.fine.threshold == 0.45
@@ -117,6 +118,7 @@ def test_artifact_problems_are_named(model_pair: Path, tmp_path: Path) -> None:
         models.save_model(models.build_model(spec), spec, model_pair)
 
 
+@pytest.mark.slow
 def test_cli_info_and_mask(model_pair: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(main, ["info", str(model_pair)])

@@ -103,6 +103,7 @@ def test_quicklook_panels() -> None:
 # ------------------------------------------------------------------- the shipped artifacts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", pretrained.SHIPPED_ORDER)
 def test_each_shipped_pair_loads_and_runs(name: str) -> None:
     from cascade.engine import load_cascade_model, mask_array

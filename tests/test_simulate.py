@@ -43,6 +43,7 @@ def sim(background: list[Background], size: tuple[int, int] = (400, 500), seed: 
     return simulate(*size, config=CloudConfig(**cfg), seed=seed, backgrounds=background)
 
 
+@pytest.mark.slow
 def test_seeded_determinism(background: list[Background]) -> None:
     a, b = sim(background, seed=7), sim(background, seed=7)
     np.testing.assert_array_equal(a.reflectance, b.reflectance)
@@ -54,6 +55,7 @@ def test_seeded_determinism(background: list[Background]) -> None:
     assert a.band_names == PROFILE.band_names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cover", [0.1, 0.4, 0.7])
 def test_cover_within_tolerance(background: list[Background], cover: float) -> None:
     s = sim(background, size=(800, 800), cover=cover, scale_px=300)
@@ -63,6 +65,7 @@ def test_cover_within_tolerance(background: list[Background], cover: float) -> N
     assert (clear.exact == CLOUD).sum() == 0
 
 
+@pytest.mark.slow
 def test_labels_consistent_with_opacity(background: list[Background]) -> None:
     cfg = {"cover": 0.4, "scale_px": 200, "nodata_wedge": 0.1, "cirrus": 0.3}
     s = sim(background, **cfg)
@@ -80,6 +83,7 @@ def test_labels_consistent_with_opacity(background: list[Background]) -> None:
     assert (s.paper == CLOUD).mean() > (s.exact == CLOUD).mean()
 
 
+@pytest.mark.slow
 def test_strips_agree_with_the_whole(background: list[Background]) -> None:
     cfg = CloudConfig(cover=0.35, scale_px=150, cirrus=0.2, nodata_wedge=0.05)
     whole = simulate(300, 420, config=cfg, seed=3, backgrounds=background)
@@ -90,6 +94,7 @@ def test_strips_agree_with_the_whole(background: list[Background]) -> None:
     np.testing.assert_array_equal(np.concatenate([p[3] for p in parts]), whole.paper)
 
 
+@pytest.mark.slow
 def test_shadows_darken_the_ground(background: list[Background]) -> None:
     lit = sim(background, cover=0.4, scale_px=200, shadows=False)
     shaded = sim(background, cover=0.4, scale_px=200, shadows=True, sun_elevation_deg=30)
@@ -110,6 +115,7 @@ def test_cirrus_shows_in_b10(background: list[Background]) -> None:
     assert gain_b10 > 2 * abs(gain_b04)
 
 
+@pytest.mark.slow
 def test_cloud_top_sets_the_water_vapour_bands(background: list[Background]) -> None:
     b04, b09, b10 = (PROFILE.band_names.index(b) for b in ("B04", "B09", "B10"))
     over = {}
@@ -148,6 +154,7 @@ def test_config_and_background_errors(background: list[Background], tmp_path: Pa
         Simulator(10, 10, profile="rgbn", backgrounds=background)
 
 
+@pytest.mark.slow
 def test_write_scene_files(background: list[Background], tmp_path: Path) -> None:
     cfg = CloudConfig(cover=0.3, scale_px=150, nodata_wedge=0.05)
     info = write_scene(
@@ -177,6 +184,7 @@ def test_write_scene_files(background: list[Background], tmp_path: Path) -> None
 VIRGINIA = SHARED_DATA / "s2_l1c_clear_virginia"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not VIRGINIA.is_dir(), reason=f"shared data folder {VIRGINIA} is absent")
 def test_real_backgrounds_and_cli(tmp_path: Path) -> None:
     bgs = default_backgrounds("sentinel2-l1c-13", data_dir=SHARED_DATA)

@@ -161,6 +161,7 @@ def test_recipe_errors(tmp_path: Path) -> None:
         load_recipe(tmp_path / "r.toml")
 
 
+@pytest.mark.slow
 def test_tiny_end_to_end_training(tmp_path: Path) -> None:
     bg = _background()
     for i, cover in enumerate((0.3, 0.5, 0.15, 0.45)):
