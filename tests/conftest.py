@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,3 +52,39 @@ def random_scene(
     info = np.iinfo(np.dtype(dtype))
     hi = min(int(info.max), 12000)
     return rng.integers(max(int(info.min), 0), hi, (bands, height, width)).astype(dtype)
+
+
+def tiny_bench_profile() -> Any:
+    """The benchmark profile of the suite tests: seconds, not minutes (scenes of a few
+    cells, one repeat, a few training steps), every suite's sizes set."""
+    from dataclasses import replace
+
+    from benchmarks.suite import PROFILES
+
+    return replace(
+        PROFILES["quick"],
+        name="tiny",
+        sim_scenes=1,
+        sim_size=520,
+        speed_size=744,
+        sizes=(496,),
+        structure_size=496,
+        repeats=1,
+        s2cloudless_factor=8,
+        ablation_scenes=3,
+        ablation_size=744,
+        ablation_epochs=1,
+        ablation_finetune_epochs=1,
+        ablation_steps=2,
+        ablation_eval_scenes=1,
+        kernels_size=300,
+        kernels_repeats=1,
+        kernels_ref_repeats=1,
+        engine_size=496,
+        engine_isolated=False,
+        engine_backbone="mobilenetv2",
+        batch_scene_size=300,
+        batch_count=1,
+        batch_workers=(1,),
+        simulate_size=300,
+    )

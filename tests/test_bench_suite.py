@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from benchmarks import __main__ as bench_main
 from benchmarks._common import write_results
 from benchmarks.report import render, write_report
-from benchmarks.suite import PROFILES, Suite
-from tests.conftest import SHARED_DATA
+from benchmarks.suite import Suite
+from tests.conftest import SHARED_DATA, tiny_bench_profile
 
 pytest.importorskip(
     "s2cloudless", reason="the suites need the bench extra: pip install -e '.[bench]'"
@@ -28,24 +27,7 @@ if not (SHARED_DATA / "s2_l1c_clear_virginia").is_dir():
         allow_module_level=True,
     )
 
-# Seconds, not minutes: scenes of a few cells, one repeat, a few training steps.
-TINY = replace(
-    PROFILES["quick"],
-    name="tiny",
-    sim_scenes=1,
-    sim_size=520,
-    speed_size=744,
-    sizes=(496,),
-    structure_size=496,
-    repeats=1,
-    s2cloudless_factor=8,
-    ablation_scenes=3,
-    ablation_size=744,
-    ablation_epochs=1,
-    ablation_finetune_epochs=1,
-    ablation_steps=2,
-    ablation_eval_scenes=1,
-)
+TINY = tiny_bench_profile()
 
 
 @pytest.fixture(scope="module")

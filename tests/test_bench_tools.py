@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,23 +9,10 @@ import pytest
 from benchmarks import __main__ as bench_main
 from benchmarks._common import write_results
 from benchmarks.report import render
-from benchmarks.suite import PROFILES, Suite
-from tests.conftest import SHARED_DATA
+from benchmarks.suite import Suite
+from tests.conftest import SHARED_DATA, tiny_bench_profile
 
-TINY = replace(
-    PROFILES["quick"],
-    name="tiny",
-    kernels_size=300,
-    kernels_repeats=1,
-    kernels_ref_repeats=1,
-    engine_size=496,
-    engine_isolated=False,
-    engine_backbone="mobilenetv2",
-    batch_scene_size=300,
-    batch_count=1,
-    batch_workers=(1,),
-    simulate_size=300,
-)
+TINY = tiny_bench_profile()
 
 needs_background = pytest.mark.skipif(
     not (SHARED_DATA / "s2_l1c_clear_virginia").is_dir(),
