@@ -34,12 +34,25 @@ _UKIS_NAMES = {
 }
 
 
+# Other names of the SWIR bands (Sentinel-2's B11/B12; Landsat's are SWIR1/SWIR2 here).
+_SWIR = {"SWIR1": ("SWIR1", "B11", "swir16"), "SWIR2": ("SWIR2", "B12", "swir22")}
+
+
 def ukis_bands(names: Sequence[str], six: bool) -> list[int] | None:
     """Indices of the bands the 4-band (or 6-band) model needs, None when some are missing."""
     try:
-        return match_bands(list(names), UKIS_BANDS_6 if six else UKIS_BANDS_4)
+        idx = match_bands(list(names), UKIS_BANDS_4)
     except BandMismatchError:
         return None
+    if not six:
+        return idx
+    upper = [str(n).upper() for n in names]
+    for band in ("SWIR1", "SWIR2"):
+        hit = next((upper.index(a.upper()) for a in _SWIR[band] if a.upper() in upper), None)
+        if hit is None:
+            return None
+        idx.append(hit)
+    return idx
 
 
 def ukis_mask(
