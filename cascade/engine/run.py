@@ -41,12 +41,13 @@ from cascade.engine import provenance, stages
 from cascade.engine.config import EngineConfig
 from cascade.engine.decide import cell_raster, decide, mask_from_classes
 from cascade.engine.source import ArraySource, SceneSource, check_source
+from cascade.errors import ConfigError
 from cascade.geometry import SceneGeometry
 from cascade.io.files import atomic_output, check_outputs
 from cascade.models.predictor import CascadeModel, load_cascade_model
 from cascade.routing import get_router
 
-__all__ = ["CascadeResult", "mask_array", "mask_scene", "run_cascade"]
+__all__ = ["CascadeResult", "input_scale", "mask_array", "mask_scene", "run_cascade"]
 
 
 @dataclass
@@ -81,10 +82,38 @@ class CascadeResult:
         return decide(self.probabilities, self.cell_classes, self.routed, self.geometry, threshold)
 
 
-def _normalisation(model: CascadeModel, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+def input_scale(source: SceneSource, model: CascadeModel, config: EngineConfig) -> float:
+    """TOA reflectance per input unit: the source's when it knows it (a product read from its
+    metadata), else ``config.input_scale``, else the model's normalisation scale.
+
+    Raises :class:`ConfigError` when the configuration sets a scale that contradicts the
+    source's.
+    """
+    known = getattr(source, "input_scale", None)
+    given = config.input_scale
+    if known is not None and given is not None and not np.isclose(given, known, rtol=1e-9):
+        raise ConfigError(
+            f"input scale {given:g} was given, but {_describe(source)} is read from its "
+            f"metadata in units of {known:g} reflectance; drop the scale (--scale): it is "
+            "for plain rasters only"
+        )
+    if known is not None:
+        return float(known)
+    return float(given if given is not None else model.fine_spec.normalization.scale)
+
+
+def _describe(source: SceneSource) -> str:
+    describe = getattr(source, "describe", None)
+    return str(describe()) if callable(describe) else "the scene"
+
+
+def _normalisation(
+    model: CascadeModel, config: EngineConfig, source: SceneSource
+) -> tuple[np.ndarray, np.ndarray]:
     norm = model.fine_spec.normalization
-    if config.input_scale is not None:
-        norm = dataclasses.replace(norm, scale=config.input_scale)
+    scale = input_scale(source, model, config)
+    if scale != norm.scale:
+        norm = dataclasses.replace(norm, scale=scale)
     return norm.coefficients(len(model.bands))
 
 
@@ -113,7 +142,7 @@ def run_cascade(
     g = model.geometry(source.height, source.width)
     router = get_router(config.router, confidence=config.confidence)
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
-    gain, offset = _normalisation(model, config)
+    gain, offset = _normalisation(model, config, source)
 
     t0 = time.perf_counter()
     pooled, nodata_full = stages.read_and_pool(source, band_idx, g, config.strip_rows)
@@ -155,6 +184,7 @@ def run_cascade(
     report = provenance.run_report(
         g, model.describe(), record, cell_classes, routed, has_data, mask, timings
     )
+    report["input_scale"] = input_scale(source, model, config)
     return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
 
 
@@ -195,14 +225,16 @@ def mask_scene(
 ) -> CascadeResult:
     """Mask a scene on disk and write a georeferenced COG mask (and optional extras).
 
-    ``inputs``: a multi-band raster, a folder of single-band files, or a list of them (see
-    :func:`cascade.io.raster.open_source`). ``probabilities`` (float32 cloud probability),
-    ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report`` (JSON) and
-    ``quicklook`` (PNG: natural colour beside the mask) are written too when given. Every
-    output is checked before any work starts and written atomically; existing files need
-    ``overwrite``.
+    ``inputs``: a product (a Sentinel-2 SAFE folder or ``.zip``, a Landsat Collection 2
+    folder or ``.tar``: reflectance and No Data from its metadata, see
+    :mod:`cascade.io.products`), a multi-band raster, a folder of single-band files, or a
+    list of them (see :func:`cascade.io.scene.open_scene`). ``probabilities`` (float32
+    cloud probability), ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report``
+    (JSON) and ``quicklook`` (PNG: natural colour beside the mask) are written too when
+    given. Every output is checked before any work starts and written atomically; existing
+    files need ``overwrite``.
     """
-    from cascade.io import raster
+    from cascade.io.scene import open_scene
 
     config = config or EngineConfig()
     if probabilities is not None and not config.keep_probabilities:
@@ -211,10 +243,15 @@ def mask_scene(
     outputs = check_outputs(
         [p for p in named if p is not None], overwrite=overwrite, hint="--overwrite"
     )
-    if not isinstance(model, CascadeModel):
-        model = load_cascade_model(model, batch_size=config.batch_size)
-    with raster.open_source(inputs, resampling=resampling) as source:
+    with open_scene(inputs, resampling=resampling) as source:
+        product = getattr(source, "product", None)
+        if product is not None:  # before the models are built: a product they cannot take
+            product.check_model(*_bands_and_name(model))
+        if not isinstance(model, CascadeModel):
+            model = load_cascade_model(model, batch_size=config.batch_size)
         result = run_cascade(source, model, config, progress=progress)
+        if product is not None:
+            result.report["product"] = product.to_dict()
         t0 = time.perf_counter()
         _write_rasters(result, source, output, probabilities, coarse_grid, overwrite)
         result.report["timings_s"]["write"] = round(time.perf_counter() - t0, 4)
@@ -230,6 +267,15 @@ def mask_scene(
         with atomic_output(report, overwrite=overwrite) as tmp:
             tmp.write_text(json.dumps(result.report, indent=2) + "\n")
     return result
+
+
+def _bands_and_name(model: CascadeModel | str | Path) -> tuple[list[str], str]:
+    """A model pair's bands and name, from its sidecar when it is not loaded yet."""
+    if isinstance(model, CascadeModel):
+        return list(model.bands), model.name
+    from cascade.models.artifacts import ModelSpec
+
+    return list(ModelSpec.read(Path(model) / "fine.json").bands), Path(model).name
 
 
 def _write_rasters(

@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 
 def _open(path: Path) -> Any:
-    if not path.exists():
+    if not path.exists() and not str(path).startswith("/vsi"):  # /vsizip/{archive}/member
         raise InputError(f"input {path} does not exist")
     try:
         return rasterio.open(path)
@@ -169,7 +169,7 @@ def _single(path: Path) -> RasterSource:
     )
 
 
-def _band_files(paths: list[Path], resampling: Resampling) -> RasterSource:
+def _band_files(paths: list[Path], resampling: Resampling, nodata: float | None) -> RasterSource:
     datasets = [_open(p) for p in paths]
     opened: list[Any] = list(datasets)
     try:
@@ -189,9 +189,13 @@ def _band_files(paths: list[Path], resampling: Resampling) -> RasterSource:
             if ds.transform == ref.transform and ds.shape == ref.shape:
                 readers.append((ds, 1))
                 continue
-            # Each output pixel takes its value from the band's own grid by `resampling`.
+            # Each output pixel takes its value from the band's own grid by `resampling`,
+            # ignoring No Data pixels of the band (its own value, else the caller's).
+            src_nodata = ds.nodata if ds.nodata is not None else nodata
             vrt = WarpedVRT(
                 ds,
+                src_nodata=src_nodata,
+                nodata=src_nodata,
                 crs=ref.crs,
                 transform=ref.transform,
                 width=ref.width,
@@ -230,6 +234,7 @@ def open_source(
     *,
     resampling: str = "bilinear",
     gdal_cache_mb: int = 256,
+    nodata: float | None = None,
 ) -> RasterSource:
     """Open a scene for strip reading.
 
@@ -237,7 +242,9 @@ def open_source(
     named like ``B01.tif`` or ``..._B01.jp2``), or a list of single-band files. Bands of
     coarser resolution are resampled onto the finest band's grid with ``resampling``
     (a :class:`rasterio.enums.Resampling` name). A scene without a CRS gets a warning.
-    While the source is open, GDAL's block cache is limited to ``gdal_cache_mb``.
+    While the source is open, GDAL's block cache is limited to ``gdal_cache_mb``. ``nodata``:
+    the No Data value of band files that declare none (kept out of the resampling). Paths may
+    be GDAL virtual paths (``/vsizip/{archive.zip}/member``).
     """
     try:
         method = Resampling[resampling]
@@ -250,7 +257,7 @@ def open_source(
     env = rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2**20)
     env.__enter__()
     try:
-        source = _open_any(inputs, method)
+        source = _open_any(inputs, method, nodata)
     except BaseException:
         env.__exit__(None, None, None)
         raise
@@ -265,17 +272,19 @@ def open_source(
     return source
 
 
-def _open_any(inputs: str | Path | Sequence[str | Path], method: Resampling) -> RasterSource:
+def _open_any(
+    inputs: str | Path | Sequence[str | Path], method: Resampling, nodata: float | None
+) -> RasterSource:
     files = input_paths(inputs)
     if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
         if not files:
             raise InputError(
                 f"folder {inputs} holds no raster files ({', '.join(sorted(RASTER_SUFFIXES))})"
             )
-        return _band_files(files, method)
+        return _band_files(files, method, nodata)
     if not files:
         raise InputError("no input files given")
-    return _single(files[0]) if len(files) == 1 else _band_files(files, method)
+    return _single(files[0]) if len(files) == 1 else _band_files(files, method, nodata)
 
 
 def scaled_transform(transform: Affine, factor: int) -> Affine:
