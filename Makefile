@@ -8,7 +8,7 @@ PIP    := $(BIN)/python -m pip
 DEPS   := pyproject.toml constraints.txt
 
 .PHONY: run demo test test-fast lint pytest bench bench-quick bench-kernels bench-engine \
-	bench-simulate bench-batch lock clean
+	bench-simulate bench-batch bench-levers lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ bench-kernels: $(VENV)/.installed-bench
 ## bench-engine: the engine suite, cascade vs patch baseline on a full-size scene on disk (~8 min)
 bench-engine: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks run full --only engine
+
+## bench-levers: the fine model's training-data levers, scored on the L8 Biome val patches
+## (five training arms of 400 steps: about 1.5 h on 2 cores)
+bench-levers: $(VENV)/.installed-bench
+	$(BIN)/python -m benchmarks run full --only levers
 
 ## bench-simulate: the simulate suite, a full-size simulated scene to disk, peak RSS (~2 min)
 bench-simulate: $(VENV)/.installed-bench

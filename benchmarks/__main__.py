@@ -7,8 +7,9 @@
 Suites: ``accuracy``, ``speed`` and ``ablation`` (run by default: the cascade against the
 patch baseline, coarse-only and s2cloudless, and the loss ablation), and ``kernels`` (Numba
 kernels against numpy references), ``engine`` (cascade vs patch baseline with random-weight
-models, per-router memory), ``batch`` (scenes per hour on Dask) and ``simulate`` (the
-simulator's speed and memory), run with ``--only``.
+models, per-router memory), ``batch`` (scenes per hour on Dask), ``simulate`` (the
+simulator's speed and memory) and ``levers`` (the fine model's training-data levers on the
+L8 Biome validation patches), run with ``--only``.
 
 ``run`` runs each suite of the profile in its own Python process (so peak memory and
 TensorFlow's state are per suite), writes ``benchmarks/results/<profile>/<suite>.json`` and
@@ -28,7 +29,7 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("accuracy", "speed", "ablation", "kernels", "engine", "batch", "simulate")
+SUITES = ("accuracy", "speed", "ablation", "kernels", "engine", "batch", "simulate", "levers")
 DEFAULT_SUITES = ("accuracy", "speed", "ablation")
 
 

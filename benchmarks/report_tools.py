@@ -125,7 +125,41 @@ def _simulate(suite: Suite, r: dict[str, Any]) -> list[str]:
     ]
 
 
+def _levers(suite: Suite, r: dict[str, Any]) -> list[str]:
+    lines = ["## Training-data levers of the fine model", ""]
+    if r.get("skipped"):
+        return [*lines, f"Skipped: {r['skipped']}.", "", _source(suite, "levers")]
+    rows = [
+        [
+            a["arm"],
+            a["accuracy"],
+            a["f1"],
+            a["threshold"],
+            a["accuracy_at_0.5"],
+            a["f1_at_0.5"],
+            round(a["train_seconds"] / 60, 1),
+        ]
+        for a in r["arms"]
+    ]
+    return [
+        *lines,
+        f"The `rgbn` fine model ({r['model']}) trained from the same seed for {r['steps']} steps "
+        f"of {r['batch']} windows of {r['window']} px in every arm; only the training data "
+        f"differ (`benchmarks/suite_levers.py`). Scored on the {r['validation']}; the threshold "
+        "is tuned on the same patches, as the shipped recipe tunes it, so the first columns "
+        "flatter every arm alike. " + _recorded_by(r),
+        "",
+        _table(
+            ["arm", "accuracy", "F1", "threshold", "accuracy at 0.5", "F1 at 0.5", "training min"],
+            rows,
+        ),
+        "",
+        _source(suite, "levers"),
+    ]
+
+
 TOOL_SECTIONS: dict[str, Callable[[Suite, dict[str, Any]], list[str]]] = {
+    "levers": _levers,
     "kernels": _kernels,
     "engine": _engine,
     "batch": _batch,

@@ -80,6 +80,10 @@ class Profile:
     batch_workers: tuple[int, ...] = (1,)
     # simulate: one simulated scene written to disk strip by strip
     simulate_size: int = 2480
+    # levers: fine-model training arms (steps each), windows and batch
+    levers_steps: int = 20
+    levers_window: int = 64
+    levers_batch: int = 8
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -125,6 +129,9 @@ PROFILES = {
         batch_count=4,
         batch_workers=(1, 2),
         simulate_size=10980,
+        levers_steps=400,
+        levers_window=128,
+        levers_batch=16,
     ),
 }
 

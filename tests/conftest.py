@@ -87,4 +87,7 @@ def tiny_bench_profile() -> Any:
         batch_count=1,
         batch_workers=(1,),
         simulate_size=300,
+        levers_steps=1,
+        levers_window=64,
+        levers_batch=2,
     )

@@ -46,6 +46,7 @@ def test_runner_knows_every_suite_and_runs_the_report_suites_by_default() -> Non
         "engine",
         "batch",
         "simulate",
+        "levers",
     }
     assert bench_main.DEFAULT_SUITES == ("accuracy", "speed", "ablation")
 
@@ -100,3 +101,31 @@ def test_batch_suite_masks_the_scenes_on_a_local_cluster(tmp_path: Path) -> None
     assert run["scenes_per_hour"] > 0
     assert run["max_worker_peak_rss_mib"] > 100
     assert "## Batch on Dask" in text
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (SHARED_DATA / "l8biome_patches").is_dir(), reason="the L8 Biome patches are absent"
+)
+def test_levers_suite_trains_every_arm(tmp_path: Path) -> None:
+    from benchmarks.suite_levers import ARMS
+
+    suite = Suite(
+        profile=TINY,
+        data_dir=SHARED_DATA,
+        work=tmp_path / "work",
+        results_root=tmp_path / "results",
+        docs=tmp_path / "docs",
+    )
+    r, text = run_and_render(suite, "levers")
+    assert [a["arm"] for a in r["arms"]] == list(ARMS)
+    for a in r["arms"]:
+        assert 0.0 <= a["accuracy"] <= 1.0
+        assert a["accuracy"] >= a["accuracy_at_0.5"]  # the tuned threshold is the best one
+    assert "## Training-data levers of the fine model" in text
+
+
+def test_levers_suite_skips_without_the_biome_patches(tmp_path: Path) -> None:
+    r, text = run_and_render(tiny_suite(tmp_path), "levers")
+    assert r["arms"] == []
+    assert "Skipped: the L8 Biome patches are absent" in text
