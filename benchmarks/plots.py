@@ -36,6 +36,7 @@ MAX_WIDTH_IN = 14.0  # 1400 px at DPI
 CLEAR_RGB = (0.13, 0.16, 0.24)  # dark grey-blue
 CLOUD_RGB = (1.0, 1.0, 1.0)
 NODATA_RGB = (0.55, 0.55, 0.55)
+SHADOW_RGB = (0.45, 0.2, 0.55)  # purple: cloud shadow, where a method labels it
 OUTLINE_COLOR = "#ffa000"  # orange-yellow
 MEASURED_COLOR = "#1f77b4"
 IDEAL_COLOR = "#c7c7c7"

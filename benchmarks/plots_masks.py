@@ -16,11 +16,12 @@ from benchmarks.plots import (
     MAX_WIDTH_IN,
     NODATA_RGB,
     OUTLINE_COLOR,
+    SHADOW_RGB,
     _new_figure,
     _save,
     _text,
 )
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,11 +53,12 @@ def _stretch(rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
 
 
 def _mask_picture(mask: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
-    """``(H, W, 3)`` picture of a mask in the clear / cloud / no-data colours."""
+    """``(H, W, 3)`` picture of a mask in the clear / cloud / shadow / no-data colours."""
     out = np.empty((*mask.shape, 3), dtype=np.float32)
     out[mask == CLEAR] = CLEAR_RGB
     out[mask == CLOUD] = CLOUD_RGB
     out[mask == NODATA] = NODATA_RGB
+    out[mask == SHADOW] = SHADOW_RGB
     return out
 
 
@@ -72,14 +74,14 @@ def _check_mask(label: str, mask: Any, shape: tuple[int, int]) -> npt.NDArray[An
     if not (np.issubdtype(mask.dtype, np.integer) or mask.dtype == np.bool_):
         raise ValueError(
             f"mask {label!r} has dtype {mask.dtype}; expected integer codes "
-            f"({CLEAR} clear, {CLOUD} cloud, {NODATA} no data), e.g. uint8"
+            f"({CLEAR} clear, {CLOUD} cloud, {SHADOW} shadow, {NODATA} no data), e.g. uint8"
         )
     codes = np.unique(mask)
-    bad = codes[~np.isin(codes, (CLEAR, CLOUD, NODATA))]
+    bad = codes[~np.isin(codes, (CLEAR, CLOUD, SHADOW, NODATA))]
     if bad.size:
         raise ValueError(
             f"mask {label!r} holds values {bad[:5].tolist()}; expected only "
-            f"{CLEAR} (clear), {CLOUD} (cloud) and {NODATA} (no data)"
+            f"{CLEAR} (clear), {CLOUD} (cloud), {SHADOW} (shadow) and {NODATA} (no data)"
         )
     return mask
 
@@ -192,13 +194,17 @@ def mask_panels(
                 _outline_cells(ax, cells, float(core), shape)
             ax.set_xlim(-0.5, width - 0.5)
             ax.set_ylim(height - 0.5, -0.5)
-        _mask_legend(fig, routed_drawn=bool(cells is not None and cells.size and wanted))
+        _mask_legend(
+            fig,
+            routed_drawn=bool(cells is not None and cells.size and wanted),
+            shadow_drawn=any(bool((mask == SHADOW).any()) for _, mask in items),
+        )
         if title:
             fig.suptitle(title, fontsize=11)
         return _save(fig, path)
 
 
-def _mask_legend(fig: Figure, *, routed_drawn: bool) -> None:
+def _mask_legend(fig: Figure, *, routed_drawn: bool, shadow_drawn: bool) -> None:
     from matplotlib.patches import Patch
 
     handles = [
@@ -206,6 +212,10 @@ def _mask_legend(fig: Figure, *, routed_drawn: bool) -> None:
         Patch(facecolor=CLOUD_RGB, edgecolor="black", linewidth=0.5, label="cloud"),
         Patch(facecolor=NODATA_RGB, edgecolor="black", linewidth=0.5, label="no data"),
     ]
+    if shadow_drawn:
+        handles.insert(
+            2, Patch(facecolor=SHADOW_RGB, edgecolor="black", linewidth=0.5, label="shadow")
+        )
     if routed_drawn:
         handles.append(
             Patch(facecolor="none", edgecolor=OUTLINE_COLOR, linewidth=1.5, label="routed cell")

@@ -107,6 +107,26 @@ def test_routed_cells_are_outlined_only_where_asked(
     assert rows.max() - rows.min() > 20  # at least a cell's height (20 px of 60 on ~240 px)
 
 
+def test_shadow_is_drawn_in_its_own_colour(
+    tmp_path: Path, rgb: np.ndarray, masks: list[tuple[str, np.ndarray]]
+) -> None:
+    # A peer that labels cloud shadow (ukis-csmask: code 2) gets a purple area and a swatch.
+    truth = masks[0][1]
+    shadowed = truth.copy()
+    shadowed[45:55, 10:60] = 2
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    plain = read_png(render(tmp_path / "a", rgb, [("peer", truth)]))
+    shaded = read_png(render(tmp_path / "b", rgb, [("peer", shadowed)]))
+    def purple(image: np.ndarray) -> int:
+        r, g, b = (image[..., k] for k in range(3))
+        near = (np.abs(r - 0.45) < 0.05) & (np.abs(g - 0.2) < 0.05) & (np.abs(b - 0.55) < 0.05)
+        return int(near.sum())
+
+    # The RGB panel's gradient has a few purple-ish pixels of its own; the shadow adds many.
+    assert purple(shaded) > purple(plain) + 200
+
+
 def test_mask_panels_rejects_bad_input(
     tmp_path: Path, rgb: np.ndarray, masks: list[tuple[str, np.ndarray]]
 ) -> None:
@@ -115,8 +135,8 @@ def test_mask_panels_rejects_bad_input(
         render(tmp_path, rgb, [("short", truth[:50])])
     with pytest.raises(ValueError, match=r"rgb: got \(4, 60, 90\); expected a \(3, H, W\)"):
         render(tmp_path, np.zeros((4, H, W)), masks)
-    with pytest.raises(ValueError, match=r"mask 'odd' holds values \[2\]; expected only 0"):
-        render(tmp_path, rgb, [("odd", np.where(truth == 1, 2, truth).astype(np.uint8))])
+    with pytest.raises(ValueError, match=r"mask 'odd' holds values \[3\]; expected only 0"):
+        render(tmp_path, rgb, [("odd", np.where(truth == 1, 3, truth).astype(np.uint8))])
     with pytest.raises(ValueError, match=r"outline names \['nope'\], which are not panels"):
         render(tmp_path, rgb, masks, outline={"nope"})
     with pytest.raises(ValueError, match=r"routed: got \(15,\); expected a 2-D"):

@@ -694,8 +694,10 @@ def test_labelled_scene_validates() -> None:
         LabelledScene(bands, ("a",), None)
     with pytest.raises(DatasetError, match=r"mask is a uint8 array of shape \(3, 3\)"):
         LabelledScene(bands, ("a", "b"), np.zeros((3, 3), np.uint8))
-    with pytest.raises(DatasetError, match=r"mask holds values \[2\]"):
-        LabelledScene(bands, ("a", "b"), np.full((3, 4), 2, np.uint8))
+    with pytest.raises(DatasetError, match=r"mask holds values \[3\]"):
+        LabelledScene(bands, ("a", "b"), np.full((3, 4), 3, np.uint8))
+    # 2 is cloud shadow, a label the shadow-aware readers give
+    assert LabelledScene(bands, ("a", "b"), np.full((3, 4), 2, np.uint8)).cloud_fraction() == 0.0
     scene = LabelledScene(bands, ("a", "b"), np.full((3, 4), NODATA, np.uint8))
     assert scene.cloud_fraction() is None
     assert scene.profile == {"crs": None, "transform": None, "source": None, "label_kind": None}
