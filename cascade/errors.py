@@ -8,6 +8,10 @@ the wrong form), so ``except ValueError`` or ``except OSError`` keeps working.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+
 __all__ = [
     "ArtifactError",
     "BandMismatchError",
@@ -25,7 +29,32 @@ __all__ = [
     "OutputExistsError",
     "RecipeError",
     "SimulationError",
+    "name_of",
+    "option_names",
 ]
+
+# How the settings are called where the user gave them: empty in Python (the parameter names),
+# the command line's option names while a ``cascade`` command runs (see :func:`option_names`).
+_OPTION_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "cascade_option_names", default=None
+)
+
+
+def name_of(param: str, python: str | None = None) -> str:
+    """What to call the setting ``param`` in a message: its command-line option while a
+    ``cascade`` command runs (``--batch-size``), else ``python`` (default: ``param``)."""
+    names = _OPTION_NAMES.get() or {}
+    return names.get(param, python if python is not None else param)
+
+
+@contextlib.contextmanager
+def option_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, messages name settings by ``names`` (parameter -> option)."""
+    token = _OPTION_NAMES.set({**(_OPTION_NAMES.get() or {}), **names})
+    try:
+        yield
+    finally:
+        _OPTION_NAMES.reset(token)
 
 
 class CascadeError(Exception):

@@ -348,7 +348,8 @@ def write_scene(
     Memory stays at a few strips whatever the scene size. Files are tiled (512), deflate-
     compressed and written to temporary names first. Returns the paths and the scene info.
     """
-    from cascade.io.raster import raster_writer, utm_transform
+    from cascade.io.raster import utm_transform
+    from cascade.io.writer import raster_writer
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

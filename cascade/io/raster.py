@@ -1,29 +1,30 @@
-"""Raster input and output: the only module of cloud-cascade that imports rasterio.
+"""Raster input: with :mod:`cascade.io.writer`, the only modules of cloud-cascade that import
+rasterio.
 
 Inputs are *sources*: objects that read strips of rows of the bands a model needs, so the
 engine never loads a whole scene. :class:`RasterSource` reads a multi-band GeoTIFF or a set of
 single-band files at mixed resolutions (Sentinel-2 style, 10/20/60 m), the coarser ones
 resampled onto the finest grid on the fly through GDAL warped VRTs. Whole small rasters
 (dataset files) are read by :func:`read_raster`. Every GeoTIFF is written by one writer,
-:func:`raster_writer` (strip by strip; Cloud-Optimized or plain tiled), written atomically
-(temporary file, then rename); :func:`write_raster` writes a whole array with it.
+:func:`cascade.io.writer.raster_writer`. Errors of rasterio and GDAL become
+:class:`cascade.errors.InputError` with GDAL's own message (:func:`rasterio_message`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
+import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL errors; not RasterioError subclasses
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
@@ -31,28 +32,28 @@ from rasterio.transform import Affine, from_bounds, from_origin
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window as RioWindow
 
-from cascade.errors import InputError, OutputError
-from cascade.io.files import atomic_output
+from cascade.errors import InputError
 from cascade.io.names import RASTER_SUFFIXES, band_name_from_path, input_paths
 
 __all__ = [
     "InputError",
     "RasterData",
     "RasterSource",
-    "RasterWriter",
     "georef_from_bounds",
     "georef_or_none",
     "open_source",
-    "raster_writer",
+    "rasterio_message",
     "read_raster",
     "read_tags",
     "resampling_names",
     "scaled_transform",
     "utm_transform",
-    "write_raster",
 ]
 
 log = logging.getLogger(__name__)
+
+# What reading a raster can raise: rasterio's errors and GDAL's (CPLE_*).
+READ_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError)
 
 
 def _open(path: Path) -> Any:
@@ -60,8 +61,8 @@ def _open(path: Path) -> Any:
         raise InputError(f"input {path} does not exist")
     try:
         return rasterio.open(path)
-    except RasterioError as exc:
-        raise InputError(f"cannot read {path} as a raster: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read {path} as a raster: {rasterio_message(exc)}") from exc
 
 
 @dataclass
@@ -101,9 +102,10 @@ class RasterSource:
                 for i, b in enumerate(bands):
                     reader, index = self._readers[b]
                     reader.read(index, window=window, out=out[i])
-        except RasterioError as exc:
+        except READ_ERRORS as exc:
             raise InputError(
-                f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: {exc}"
+                f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: "
+                f"{rasterio_message(exc)}"
             ) from exc
         return out
 
@@ -114,8 +116,10 @@ class RasterSource:
         window = RioWindow(0, row_start, self.width, row_stop - row_start)
         try:
             return np.asarray(self._mask_reader.dataset_mask(window=window) == 0)
-        except RasterioError as exc:
-            raise InputError(f"cannot read the mask of {self.describe()}: {exc}") from exc
+        except READ_ERRORS as exc:
+            raise InputError(
+                f"cannot read the mask of {self.describe()}: {rasterio_message(exc)}"
+            ) from exc
 
     def describe(self) -> str:
         return str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0].parent}/"
@@ -283,112 +287,27 @@ def scaled_transform(transform: Affine, factor: int) -> Affine:
     return transform @ Affine.scale(factor, factor)
 
 
-Layout = Literal["cog", "tiled"]
+def rasterio_message(exc: BaseException) -> str:
+    """What went wrong, from a rasterio error and the GDAL errors chained to it.
 
-
-class RasterWriter:
-    """An open GeoTIFF being written (see :func:`raster_writer`): write strips of rows."""
-
-    def __init__(self, dataset: Any, path: Path) -> None:
-        self._ds = dataset
-        self.path = path
-
-    def write(self, array: np.ndarray, row_start: int = 0) -> None:
-        """Write ``(rows, width)`` or ``(bands, rows, width)`` starting at ``row_start``."""
-        arr = array if array.ndim == 3 else array[np.newaxis]
-        window = RioWindow(0, row_start, arr.shape[2], arr.shape[1])
-        try:
-            self._ds.write(arr, window=window)
-        except RasterioError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc}") from exc
-
-
-@contextlib.contextmanager
-def raster_writer(
-    path: str | os.PathLike[str],
-    *,
-    height: int,
-    width: int,
-    count: int,
-    dtype: Any,
-    crs: Any,
-    transform: Affine,
-    nodata: float | None,
-    tags: dict[str, Any] | None = None,
-    descriptions: Sequence[str] | None = None,
-    overwrite: bool = False,
-    layout: Layout = "cog",
-    overview_resampling: str = "nearest",
-) -> Iterator[RasterWriter]:
-    """The one GeoTIFF writer: deflate-compressed 512 x 512 tiles, written atomically.
-
-    ``layout="cog"``: a Cloud-Optimized GeoTIFF with overviews (made by GDAL when the writer
-    closes, from a temporary copy); ``"tiled"``: a plain tiled GeoTIFF, for large rasters
-    written strip by strip (simulated scenes) where the copy would cost. ``tags`` values that
-    are not strings are stored as JSON; ``descriptions`` name the bands.
+    rasterio often raises ``... See previous exception for details`` with GDAL's own message
+    in the chained exception; this joins them, without that phrase.
     """
-    dt = np.dtype(dtype)
-    profile: dict[str, Any] = {
-        "width": width,
-        "height": height,
-        "count": count,
-        "dtype": dt.name,
-        "crs": crs,
-        "transform": transform,
-        "nodata": nodata,
-        "compress": "deflate",
-    }
-    if layout == "cog":
-        profile |= {"driver": "COG", "blocksize": 512, "overview_resampling": overview_resampling}
-    else:
-        profile |= {"driver": "GTiff", "tiled": True, "blockxsize": 512, "blockysize": 512}
-    if dt.kind == "f":
-        profile["predictor"] = 3
-    str_tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()}
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        try:
-            with rasterio.open(tmp, "w", **profile) as dst:
-                if str_tags:
-                    dst.update_tags(**str_tags)
-                for i, d in enumerate(descriptions or (), start=1):
-                    dst.set_band_description(i, d)
-                yield RasterWriter(dst, Path(path))
-        except RasterioError as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from exc
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = re.sub(r"\s*See previous exception for details\.?", "", str(e)).strip()
+        if text and text not in parts:
+            parts.append(text.rstrip("."))
+        e = e.__cause__ or e.__context__
+    return ": ".join(parts) or type(exc).__name__
 
 
-def write_raster(
-    path: str | Path,
-    array: np.ndarray,
-    *,
-    crs: Any,
-    transform: Affine,
-    nodata: float | None,
-    tags: dict[str, Any] | None = None,
-    descriptions: Sequence[str] | None = None,
-    overwrite: bool = False,
-    overview_resampling: str = "nearest",
-    layout: Layout = "cog",
-) -> Path:
-    """Write ``(height, width)`` or ``(bands, height, width)`` with :func:`raster_writer`."""
-    arr = array if array.ndim == 3 else array[np.newaxis]
-    with raster_writer(
-        path,
-        height=arr.shape[1],
-        width=arr.shape[2],
-        count=arr.shape[0],
-        dtype=arr.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        tags=tags,
-        descriptions=descriptions,
-        overwrite=overwrite,
-        layout=layout,
-        overview_resampling=overview_resampling,
-    ) as writer:
-        writer.write(arr)
-    return Path(path)
+# What writing a raster can raise: rasterio's errors, GDAL's (CPLE_*, not RasterioError
+# subclasses) and the OS's (disk full).
+WRITE_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError, OSError)
 
 
 def utm_transform(pixel_size: float = 10.0) -> tuple[str, Affine]:
@@ -451,8 +370,8 @@ def read_raster(path: str | Path, *, band: int | None = None) -> RasterData:
                 descriptions=tuple(d if d else None for d in ds.descriptions),
                 tags={str(k): str(v) for k, v in ds.tags().items()},
             )
-        except RasterioError as exc:
-            raise InputError(f"cannot read {p} as a raster: {exc}") from exc
+        except READ_ERRORS as exc:
+            raise InputError(f"cannot read {p} as a raster: {rasterio_message(exc)}") from exc
         finally:
             ds.close()
 
@@ -484,7 +403,7 @@ def read_tags(path: str | Path) -> dict[str, str]:
     ds = _open(Path(path))
     try:
         return {str(k): str(v) for k, v in ds.tags().items()}
-    except RasterioError as exc:
-        raise InputError(f"cannot read the tags of {path}: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read the tags of {path}: {rasterio_message(exc)}") from exc
     finally:
         ds.close()
