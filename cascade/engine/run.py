@@ -181,9 +181,8 @@ def run_cascade(
 
     record = provenance.config_record(config, threshold, getattr(source, "resampling", None))
     report = provenance.run_report(
-        g, model.describe(), record, cell_classes, routed, has_data, mask, lap.timings
+        g, model.describe(), record, cell_classes, routed, has_data, mask, lap.timings, routed_by
     )
-    report["routed_by"] = routed_by
     report["warnings"] = warnings
     return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
 
