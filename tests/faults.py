@@ -10,6 +10,7 @@ it looked.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -103,9 +104,12 @@ def run_cli(args: list[Any], monkeypatch: pytest.MonkeyPatch, **model: Any) -> A
     return res
 
 
-def runner(args: list[Any], fault: str = "") -> subprocess.CompletedProcess[str]:
+def runner(
+    args: list[Any], fault: str = "", ignored: tuple[int, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """``cascade ARGS`` in a process of its own with the stand-in pair, and ``fault``
-    (``STAGE:SIGNAL``, see :mod:`tests.fault_runner`)."""
+    (``STAGE:SIGNAL``, see :mod:`tests.fault_runner`); ``ignored``: signals it starts with
+    ignored (as ``nohup`` ignores SIGHUP), the others at their default."""
     env = {**os.environ, "CASCADE_FAULT": fault, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "tests.fault_runner", *map(str, args)],
@@ -114,4 +118,12 @@ def runner(args: list[Any], fault: str = "") -> subprocess.CompletedProcess[str]
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=lambda: _signals(ignored),
     )
+
+
+def _signals(ignored: tuple[int, ...]) -> None:
+    """The signals' default handling, as in a terminal (a background job, as under ``make``
+    run from a script, inherits SIGINT ignored, which the command keeps ignoring)."""
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, signal.SIG_IGN if s in ignored else signal.SIG_DFL)

@@ -168,6 +168,18 @@ def test_signal_at_each_stage_then_a_rerun(
         faults.mask_right(ds.read(1), truth)
 
 
+def test_an_ignored_signal_stays_ignored(fault_scene: Any, stand_in_dir: Path) -> None:
+    """Under ``nohup`` (SIGHUP ignored) a hang-up does not stop the command."""
+    path, truth = fault_scene
+    out = path.parent.parent / "out"
+    out.mkdir()
+    res = faults.runner(_mask_args(path, out, stand_in_dir, "-q"), "fine:HUP", (signal.SIGHUP,))
+    assert res.returncode == 0, res.stderr
+    faults.files_are(out, dict.fromkeys(OUTPUT_NAMES.values()))
+    with rasterio.open(out / "m.tif") as ds:
+        faults.mask_right(ds.read(1), truth)
+
+
 def test_kill_during_commit_puts_the_old_outputs_back(fault_scene: Any, stand_in_dir: Path) -> None:
     path, _ = fault_scene
     out = path.parent.parent / "out"

@@ -11,7 +11,7 @@ other package. What every command shares is in one place, :meth:`CascadeGroup.in
   Python parameters (:func:`cascade.errors.option_names`);
 - SIGINT, SIGTERM and SIGHUP interrupt the command alike: what it was writing is removed
   (outputs are committed only when complete) and it exits with 128 + the signal's number
-  (130, 143, 129);
+  (130, 143, 129); a signal the caller ignores (``nohup``'s SIGHUP) stays ignored;
 - Python warnings are logged as one line each (``WARNING cascade: ...``, hidden by ``-q``).
 """
 
@@ -117,7 +117,8 @@ class CascadeGroup(click.Group):
 
 @contextlib.contextmanager
 def _signals_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (main thread only)."""
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (main thread only),
+    unless they are ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -125,7 +126,12 @@ def _signals_interrupt() -> Iterator[None]:
     def interrupt(signum: int, frame: Any) -> None:
         raise Terminated(signum)
 
-    previous = {s: signal.signal(s, interrupt) for s in _INTERRUPTING}
+    # A signal the caller ignores stays ignored (nohup's SIGHUP, a background job's SIGINT).
+    previous = {
+        s: signal.signal(s, interrupt)
+        for s in _INTERRUPTING
+        if signal.getsignal(s) is signal.SIG_DFL
+    }
     try:
         yield
     finally:

@@ -231,6 +231,8 @@ def recover_outputs(targets: Sequence[PathLike], *, any_owner: bool = False) -> 
             continue
         stale = []
         for entry in entries:
+            if not entry.name.startswith("."):  # ours are all hidden: skip the rest fast
+                continue
             m = _NAME.match(entry.name)
             if m and m.group("target") in names:
                 dead = any_owner or (
