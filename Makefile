@@ -35,7 +35,7 @@ run: $(VENV)/.installed-run
 demo: $(VENV)/.installed-run
 	$(BIN)/cascade demo --size 2600 --out demo-output --overwrite
 
-LINTED := cascade training benchmarks tests tools
+LINTED := cascade training benchmarks tests
 
 ## test: lint, type-check, size limits and the whole test suite (what CI runs)
 test: lint
@@ -53,7 +53,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
-	$(BIN)/python tools/check_sizes.py
+	$(BIN)/python tests/check_sizes.py
 
 ## bench: the full benchmark suites (accuracy, speed, loss ablation; about an hour on 2 cores):
 ## benchmarks/results/full/*.json, docs/benchmarks.md and its plots

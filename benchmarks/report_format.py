@@ -46,4 +46,6 @@ _METHOD = {
     "all": "patch baseline (all)",
     "none": "coarse only (none)",
     "s2cloudless": "s2cloudless",
+    "ukis-csmask 4b": "ukis-csmask, 4-band model",
+    "ukis-csmask 6b": "ukis-csmask, 6-band model",
 }

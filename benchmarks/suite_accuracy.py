@@ -1,18 +1,24 @@
-"""Accuracy suite: cascade, patch baseline, coarse-only and s2cloudless on the same images.
+"""Accuracy suite: cascade, patch baseline, coarse-only, s2cloudless and ukis-csmask on the
+same images.
 
 Images (each as far as its bands allow):
 
 - held-out simulated Sentinel-2 scenes (13 bands over the real cloud-free Virginia subset,
-  seeds from the profile, none among the training seeds 0-39), scored against the paper-style
-  annotation (opacity > 0.05, dilated 10 px). Both shipped pairs and s2cloudless run on them;
-- the real labelled images of ``../shared/data`` (ukis Landsat 7 and 5, the 38-Cloud patch:
-  Blue/Green/Red/NIR, so the ``rgbn`` pair only);
+  seeds from the profile, none among the training seeds), scored against both label styles:
+  the exact labels (cloud where the cloud's visible reflectance exceeds 0.055, the shipped
+  models' target) and the paper-style annotation (thin cloud included, dilated 10 px). Both
+  shipped pairs, s2cloudless and ukis-csmask run on them;
+- the real labelled images of ``../shared/data``: ukis Landsat 7 and 5 (reference labels),
+  the 38-Cloud patch and the eight L8 Biome validation patches (human labels), with Blue, Green,
+  Red, NIR (``rgbn`` pair) and, except 38-Cloud, SWIR1 and SWIR2 (ukis-csmask's 6-band model);
+  pooled together as the group :data:`REAL_POOLED`, the headline of the real-image accuracy;
 - the s2cloudless test scene: *agreement* with s2cloudless's own mask (both pairs).
 
-Per image and method: the confusion matrix and every statistic of :mod:`benchmarks.stats`;
-per image and model: the coarse stage's cell accuracy against the grid pooled from the labels
-and its S_dn (Overcast next to Cloudless). Summaries: mean over images and pooled, per group
-of images. Pictures: mask panels with the routed cells outlined, confusion matrices.
+Cloud is the positive class; cloud shadow counts as not cloud. Per image and method: the
+confusion matrix and every statistic of :mod:`benchmarks.stats`; per image and model: the coarse
+stage's cell accuracy against the grid pooled from the labels and its S_dn (Overcast next to
+Cloudless). Summaries: mean over images and pooled, per group of images. Pictures: mask panels
+with the routed cells outlined, confusion matrices.
 """
 
 from __future__ import annotations
@@ -25,10 +31,15 @@ from typing import Any
 import numpy as np
 
 from benchmarks import plots, plots_masks
+from benchmarks.peers import ukis_bands, ukis_mask
 from benchmarks.stats import coarse_accuracy, s_dn, scores, summarize
 from benchmarks.suite import ROUTERS, S2CLOUDLESS_BANDS, Suite, s2cloudless_mask, warm_up
 
 PAIRS = ("sentinel2-l1c-7", "rgbn")
+PEERS = ("s2cloudless", "ukis-csmask 4b", "ukis-csmask 6b")
+# The real labelled groups pooled for the headline (cloud vs the rest).
+REAL_GROUPS = ("ukis landsat7", "ukis landsat5", "38-Cloud patch", "L8 Biome val")
+REAL_POOLED = "real labelled: ukis L7 + L5 + 38-Cloud + Biome val (pooled)"
 
 
 def _log(msg: str) -> None:
@@ -54,11 +65,14 @@ def simulated_cases(suite: Suite) -> list[dict[str, Any]]:
             {
                 "group": "simulated (held out)",
                 "case": f"simulated seed {seed}",
-                "labels": "paper-style",
+                "labels": "exact",
                 "pairs": list(PAIRS),
                 "bands": s.reflectance,
                 "names": tuple(s.band_names),
-                "truth": s.paper,
+                "truth": s.exact,
+                "more_truths": [
+                    ("simulated (held out), paper-style labels", "paper-style", s.paper)
+                ],
                 "s2cloudless": True,
                 "nodata": 0.0,  # the simulator's reflectance is 0 at No Data
                 "scene": {"size": p.sim_size, "seed": seed, "cloud": cfg.to_dict()},
@@ -104,6 +118,21 @@ def read_real_cases(data: Path) -> list[dict[str, Any]]:
             "truth": c.mask[r0:r1, c0:c1],
         }
     )
+    from training.datasets import read_biome_patches
+
+    for b in read_biome_patches(data / "l8biome_patches" / "val"):
+        cases.append(
+            {
+                "case": f"Biome {b.name}",
+                "group": "L8 Biome val",
+                "labels": "human",
+                "pairs": ["rgbn"],
+                "bands": b.bands,
+                "names": b.band_names,
+                "truth": b.mask,
+                "nodata": 0.0,  # fill pixels: every band 0
+            }
+        )
     s2 = _one(read_dataset("s2cloudless", data / "s2cloudless_scene" / "input_arrays.npz"))
     cases.append(
         {
@@ -129,7 +158,7 @@ def real_cases(suite: Suite) -> list[dict[str, Any]]:
         cases.append(
             {
                 **c,
-                "group": c["case"],
+                "group": c.get("group", c["case"]),
                 "names": tuple(c["names"]),
                 # s2cloudless against its own mask would only measure itself.
                 "s2cloudless": False,
@@ -154,6 +183,22 @@ def _rgb(bands: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
     return bands[idx]
 
 
+def _truths(case: dict[str, Any]) -> list[tuple[str, str, np.ndarray]]:
+    """``(group, label style, labels)`` a case is scored against: its own, then any others."""
+    return [(case["group"], case["labels"], case["truth"]), *case.get("more_truths", [])]
+
+
+def _row(
+    case: dict[str, Any],
+    group: str,
+    labels: str,
+    truth: np.ndarray,
+    mask: np.ndarray,
+    **fields: Any,
+) -> dict[str, Any]:
+    return {"group": group, "case": case["case"], "labels": labels, **fields, **scores(mask, truth)}
+
+
 def _score_routers(
     case: dict[str, Any], pair: str, model: Any, masks: dict[str, np.ndarray]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Any]:
@@ -161,7 +206,6 @@ def _score_routers(
     from cascade.engine import EngineConfig, mask_array
     from cascade.kernels import pool_labels
 
-    truth = case["truth"]
     rows, coarse_rows, routed = [], [], None
     for router in ROUTERS:
         cfg = EngineConfig(router=router, input_scale=1.0)
@@ -171,22 +215,26 @@ def _score_routers(
         )
         seconds = time.perf_counter() - t0
         masks[f"{pair}/{router}"] = res.mask
-        rows.append(
-            {
-                "group": case["group"],
-                "case": case["case"],
-                "labels": case["labels"],
-                "model": pair,
-                "method": router,
-                "patches_run": res.report["patches_run"],
-                "cells_with_data": res.report["cells_with_data"],
-                "seconds": round(seconds, 3),
-                **scores(res.mask, truth),
-            }
-        )
+        for group, labels, truth in _truths(case):
+            rows.append(
+                _row(
+                    case,
+                    group,
+                    labels,
+                    truth,
+                    res.mask,
+                    model=pair,
+                    method=router,
+                    patches_run=res.report["patches_run"],
+                    cells_with_data=res.report["cells_with_data"],
+                    seconds=round(seconds, 3),
+                )
+            )
         if router == "cascade":
             routed = res.routed
-            cells = pool_labels(truth, res.geometry)
+            cells = pool_labels(
+                np.where(case["truth"] == 2, 0, case["truth"]).astype(np.uint8), res.geometry
+            )
             coarse_rows.append(
                 {
                     "group": case["group"],
@@ -198,33 +246,74 @@ def _score_routers(
                     "s_dn_labels": s_dn(cells),
                 }
             )
+        first = rows[-len(_truths(case))]
         _log(
-            f"{case['case']:<24} {pair:<16} {router:<8} acc {rows[-1]['accuracy']} "
-            f"f1 {rows[-1]['f1']} ({res.report['patches_run']} patches, {seconds:.1f} s)"
+            f"{case['case']:<24} {pair:<16} {router:<8} acc {first['accuracy']} "
+            f"f1 {first['f1']} ({res.report['patches_run']} patches, {seconds:.1f} s)"
         )
     return rows, coarse_rows, routed
 
 
-def _score_s2cloudless(case: dict[str, Any], masks: dict[str, np.ndarray]) -> dict[str, Any]:
-    truth = case["truth"]
+def _peers(case: dict[str, Any]) -> list[str]:
+    """The peers that can run on a case's bands."""
+    out = []
+    if case.get("s2cloudless") and all(b in case["names"] for b in S2CLOUDLESS_BANDS):
+        out.append("s2cloudless")
+    if not case.get("agreement"):
+        out += [
+            f"ukis-csmask {n}b"
+            for n, six in ((4, False), (6, True))
+            if ukis_bands(case["names"], six) is not None
+        ]
+    return out
+
+
+def _score_peer(
+    case: dict[str, Any], peer: str, masks: dict[str, np.ndarray]
+) -> list[dict[str, Any]]:
+    """Rows of one peer method on one case (one per label set)."""
+    nodata = case["truth"] == 255
     t0 = time.perf_counter()
-    m = s2cloudless_mask(case["bands"], case["names"], nodata=truth == 255)
+    if peer == "s2cloudless":
+        m = s2cloudless_mask(case["bands"], case["names"], nodata=nodata)
+    else:
+        m = ukis_mask(case["bands"], case["names"], six=peer.endswith("6b"), nodata=nodata)
     seconds = time.perf_counter() - t0
-    masks["s2cloudless"] = m
-    row = {
-        "group": case["group"],
-        "case": case["case"],
-        "labels": case["labels"],
-        "model": "s2cloudless",
-        "method": "s2cloudless",
-        "patches_run": None,
-        "cells_with_data": None,
-        "seconds": round(seconds, 3),
-        "pixels_per_s": round(truth.size / seconds),
-        **scores(m, truth),
-    }
-    _log(f"{case['case']:<24} s2cloudless acc {row['accuracy']} ({seconds:.1f} s)")
-    return row
+    masks[peer] = m
+    out = [
+        _row(
+            case,
+            group,
+            labels,
+            truth,
+            m,
+            model=peer,
+            method=peer,
+            patches_run=None,
+            cells_with_data=None,
+            seconds=round(seconds, 3),
+            pixels_per_s=round(truth.size / seconds),
+        )
+        for group, labels, truth in _truths(case)
+    ]
+    _log(f"{case['case']:<24} {peer} acc {out[0]['accuracy']} ({seconds:.1f} s)")
+    return out
+
+
+def _summaries(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (group, model, method); and the real labelled groups pooled together."""
+    out = []
+    keys = sorted({(r["group"], r["model"], r["method"]) for r in rows}, key=_order(rows))
+    for group, model, method in keys:
+        sel = [r for r in rows if (r["group"], r["model"], r["method"]) == (group, model, method)]
+        out.append({"group": group, "model": model, "method": method, **summarize(sel)})
+    real = [r for r in rows if r["group"] in REAL_GROUPS]
+    for model, method in dict.fromkeys((r["model"], r["method"]) for r in real):
+        sel = [r for r in real if (r["model"], r["method"]) == (model, method)]
+        covered = {r["group"] for r in sel}
+        if covered == {g for g in REAL_GROUPS if any(x["group"] == g for x in real)}:
+            out.append({"group": REAL_POOLED, "model": model, "method": method, **summarize(sel)})
+    return out
 
 
 def run(suite: Suite) -> dict[str, Any]:
@@ -248,16 +337,12 @@ def run(suite: Suite) -> dict[str, Any]:
             rows += got
             coarse_rows += coarse
             routed = pair_routed if routed is None else routed
-        if case["s2cloudless"] and all(b in case["names"] for b in S2CLOUDLESS_BANDS):
-            rows.append(_score_s2cloudless(case, masks))
+        for peer in _peers(case):
+            rows += _score_peer(case, peer, masks)
         if case["group"] not in panels_made:
             panels_made.add(case["group"])
             panel_files.append(_panels(suite, case, masks, routed))
-    summaries = []
-    keys = sorted({(r["group"], r["model"], r["method"]) for r in rows}, key=_order(rows))
-    for group, model, method in keys:
-        sel = [r for r in rows if (r["group"], r["model"], r["method"]) == (group, model, method)]
-        summaries.append({"group": group, "model": model, "method": method, **summarize(sel)})
+    summaries = _summaries(rows)
     return {
         "profile": suite.profile.to_dict(),
         "cases": [
@@ -274,8 +359,8 @@ def run(suite: Suite) -> dict[str, Any]:
 
 def _order(rows: list[dict[str, Any]]) -> Any:
     groups = list(dict.fromkeys(r["group"] for r in rows))
-    methods = [*ROUTERS, "s2cloudless"]
-    models = [*PAIRS, "s2cloudless"]
+    methods = [*ROUTERS, *PEERS]
+    models = [*PAIRS, *PEERS]
 
     def key(k: tuple[str, str, str]) -> tuple[int, int, int]:
         return groups.index(k[0]), models.index(k[1]), methods.index(k[2])
@@ -304,6 +389,7 @@ def _panels(
         ("cascade", f"{first}/cascade"),
         ("coarse only (none)", f"{first}/none"),
         ("s2cloudless", "s2cloudless"),
+        ("ukis-csmask 4b", "ukis-csmask 4b"),
     ):
         if key in masks:
             items.append((label, masks[key][sl]))
@@ -324,13 +410,13 @@ def _panels(
 def _confusion_figure(suite: Suite, summaries: list[dict[str, Any]]) -> str:
     items = []
     for s in summaries:
-        if s["method"] in ("cascade", "s2cloudless") or (
+        if s["method"] in ("cascade", "s2cloudless", "ukis-csmask 4b") or (
             s["method"] == "all" and s["group"].startswith("simulated")
         ):
             c = s["pooled"]
-            title = f"{s['group']}: {s['model']} {s['method']}".replace(
-                "s2cloudless s2cloudless", "s2cloudless"
-            )
+            title = f"{s['group']}: {s['model']} {s['method']}"
+            for peer in PEERS:
+                title = title.replace(f"{peer} {peer}", peer)
             items.append((title, {k: c[k] for k in ("tp", "fp", "fn", "tn")}))
     name = "confusion.png"
     plots.confusion_matrices(suite.images / name, items, columns=4)

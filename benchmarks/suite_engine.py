@@ -48,8 +48,7 @@ RSS_TARGET_MIB = 3 * 1024
 
 def make_scene(path: Path, size: int, partly: float, seed: int) -> np.ndarray:
     """Write the scene strip by strip; return its known (rows, cols) cell classes."""
-    from cascade.io.raster import utm_transform
-    from cascade.io.writer import raster_writer
+    from cascade.io.raster import raster_writer, utm_transform
 
     g = SceneGeometry(size, size)
     rng = np.random.default_rng(seed)

@@ -2,7 +2,10 @@
 
 Pixel masks (full resolution) use the output encoding of the written GeoTIFF::
 
-    CLEAR = 0, CLOUD = 1, NODATA = 255
+    CLEAR = 0, CLOUD = 1, SHADOW = 2, NODATA = 255
+
+(``SHADOW`` appears in training and evaluation labels that have a cloud-shadow class, and in
+the output of models with a shadow channel; a two-class mask never holds it.)
 
 Cell grids (one value per 248 x 248 cell, the coarse model's output) use the channel order of
 the coarse model's softmax::
@@ -24,12 +27,14 @@ __all__ = [
     "NO_DATA",
     "OVERCAST",
     "PARTLY_CLOUDY",
+    "SHADOW",
 ]
 
 CLEAR: Final = 0
 CLOUD: Final = 1
+SHADOW: Final = 2
 NODATA: Final = 255
-MASK_CLASS_NAMES: Final = {CLEAR: "clear", CLOUD: "cloud", NODATA: "nodata"}
+MASK_CLASS_NAMES: Final = {CLEAR: "clear", CLOUD: "cloud", SHADOW: "shadow", NODATA: "nodata"}
 
 OVERCAST: Final = 0
 PARTLY_CLOUDY: Final = 1

@@ -9,6 +9,7 @@ the wrong form), so ``except ValueError`` or ``except OSError`` keeps working.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 
@@ -29,6 +30,7 @@ __all__ = [
     "OutputExistsError",
     "RecipeError",
     "SimulationError",
+    "chained_message",
     "name_of",
     "option_names",
 ]
@@ -45,6 +47,24 @@ def name_of(param: str, python: str | None = None) -> str:
     ``cascade`` command runs (``--batch-size``), else ``python`` (default: ``param``)."""
     names = _OPTION_NAMES.get() or {}
     return names.get(param, python if python is not None else param)
+
+
+def chained_message(exc: BaseException) -> str:
+    """What went wrong, from an exception and those chained to it (``a: b: c``).
+
+    rasterio raises ``... See previous exception for details`` with GDAL's own message in
+    the chained exception; this joins them, without that phrase.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = re.sub(r"\s*See previous exception for details\.?", "", str(e)).strip()
+        if text and text.rstrip(".") not in parts:
+            parts.append(text.rstrip("."))
+        e = e.__cause__ or e.__context__
+    return ": ".join(parts) or type(exc).__name__
 
 
 @contextlib.contextmanager

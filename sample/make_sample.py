@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from cascade.io.writer import write_raster
+from cascade.io.raster import write_raster
 from training.simulator import data_root
 
 ALL_BANDS = (

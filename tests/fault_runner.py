@@ -49,7 +49,7 @@ def install(fault: str | None) -> None:
     """Patch the engine to use the stand-in pair and to raise ``fault`` (``STAGE:SIGNAL``)."""
     from cascade.engine import run as engine_run
     from cascade.engine import stages
-    from cascade.io import files, writer
+    from cascade.io import files, raster
 
     stage, _, name = (fault or "").partition(":")
 
@@ -68,14 +68,14 @@ def install(fault: str | None) -> None:
         return read(*args, **kwargs)
 
     stages.read_and_pool = read_and_pool  # type: ignore[assignment]
-    write = writer.write_raster
+    write = raster.write_raster
 
     def write_raster(*args: Any, **kwargs: Any) -> Any:
         out = write(*args, **kwargs)
         fire("write")
         return out
 
-    writer.write_raster = write_raster  # type: ignore[assignment]
+    raster.write_raster = write_raster  # type: ignore[assignment]
     rename = files._rename
 
     def commit_rename(src: Any, dst: Any) -> None:

@@ -325,3 +325,33 @@ def test_worker_killed_mid_scene_leaves_no_partial_output_and_is_retried(
     ]
     with rasterio.open(out / "scene_1_mask.tif") as ds:
         assert ds.read(1).shape == (300, 400)
+
+
+def test_cli_products_with_no_flags_and_resumed(cluster: Any, tmp_path: Path) -> None:
+    """Sentinel-2 products (a .zip of baseline 04.00, a folder of 03.01) in one batch with no
+    model given: the shipped pair picked from the first, each masked as `cascade mask` would,
+    and skipped when run again (their identity recorded as the product itself)."""
+    from tests import products
+
+    if not products.VIRGINIA.is_dir():
+        pytest.skip("needs ../shared/data")
+    zipped = products.make_s2(tmp_path / "a", archive=True).path
+    safe = products.make_s2(tmp_path / "b", baseline="03.01", offset=0, name_baseline="N0301").path
+    out = tmp_path / "out"
+    args = ["batch", str(zipped), str(safe), "--out-dir", str(out)]
+    args += ["--scheduler", cluster.scheduler.address]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "2 scenes: 2 ok, 0 skipped" in res.output
+    for product in (zipped, safe):
+        name = product.name.removesuffix(".zip").removesuffix(".SAFE")
+        report = json.loads((out / f"{name}_mask.json").read_text())
+        assert report["model"]["name"] == "sentinel2-l1c-7"
+        assert report["inputs"] == [str(product)]
+        single = tmp_path / f"{name}.tif"
+        assert CliRunner().invoke(main, ["mask", str(product), str(single), "-q"]).exit_code == 0
+        with rasterio.open(out / f"{name}_mask.tif") as a, rasterio.open(single) as b:
+            np.testing.assert_array_equal(a.read(), b.read())
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert "2 scenes: 0 ok, 2 skipped" in res.output

@@ -671,6 +671,7 @@ def test_read_dataset_registry(
     assert set(READERS) == {
         "38cloud",
         "band-folder",
+        "biome",
         "cloudsen12",
         "eolearn",
         "landsat-qa",

@@ -16,6 +16,7 @@ from cascade import CLOUD, NODATA
 from cascade.bands import get_band_profile
 from cascade.cli import main
 from tests.conftest import SHARED_DATA
+from training.render import LABEL_REFLECTANCE
 from training.simulator import (
     Background,
     CloudConfig,
@@ -70,12 +71,12 @@ def test_labels_consistent_with_opacity(background: list[Background]) -> None:
     cfg = {"cover": 0.4, "scale_px": 200, "nodata_wedge": 0.1, "cirrus": 0.3}
     s = sim(background, **cfg)
     data = s.exact != NODATA
-    np.testing.assert_array_equal(s.exact[data] == CLOUD, s.opacity[data] > 0.25)
+    np.testing.assert_array_equal(s.exact[data] == CLOUD, s.opacity[data] > LABEL_REFLECTANCE)
     assert ((s.paper == NODATA) == (s.exact == NODATA)).all()
     # Paper style: contains the exact labels, the thin cloud dilated, and has no small holes.
     cloud = s.paper == CLOUD
     assert cloud[s.exact == CLOUD].all()
-    thin = binary_dilation(s.opacity > 0.05, structure=disk(10))
+    thin = binary_dilation(s.opacity > 0.01, structure=disk(10))
     assert cloud[thin & data].all()
     np.testing.assert_array_equal(
         remove_small_holes(cloud, max_size=2000), cloud | (s.paper == NODATA) & cloud
@@ -109,10 +110,13 @@ def test_cirrus_shows_in_b10(background: list[Background]) -> None:
     with_cirrus = sim(background, cover=0.0, haze=0.0, cirrus=0.6)
     b10 = PROFILE.band_names.index("B10")
     b04 = PROFILE.band_names.index("B04")
-    gain_b10 = with_cirrus.reflectance[b10].mean() - without.reflectance[b10].mean()
-    gain_b04 = with_cirrus.reflectance[b04].mean() - without.reflectance[b04].mean()
-    assert gain_b10 > 0.02
-    assert gain_b10 > 2 * abs(gain_b04)
+    # Over the dark B10 ground (0.002) thin cirrus multiplies the signal; in the visible it
+    # adds a little to a bright ground.
+    rel_b10 = with_cirrus.reflectance[b10].mean() / without.reflectance[b10].mean()
+    rel_b04 = with_cirrus.reflectance[b04].mean() / without.reflectance[b04].mean()
+    assert with_cirrus.reflectance[b10].mean() - without.reflectance[b10].mean() > 0.002
+    assert rel_b10 > 2.0
+    assert rel_b04 < 1.2
 
 
 @pytest.mark.slow
@@ -121,12 +125,12 @@ def test_cloud_top_sets_the_water_vapour_bands(background: list[Background]) -> 
     over = {}
     for top in ("low", "mid", "high"):
         s = sim(background, cover=0.5, haze=0.0, shadows=False, brightness=0.5, cloud_top=top)
-        thick = s.opacity > 0.95
+        thick = s.opacity > 0.45  # the deepest cloud reflects `brightness` (0.5)
         over[top] = np.median(s.reflectance[:, thick], axis=1)
-    # Real low cumulus (s2cloudless scene): visible ~0.5, B09 ~0.09, B10 ~0.004.
-    assert 0.45 < over["low"][b04] < 0.55
-    assert over["low"][b09] < 0.15
-    assert over["low"][b10] < 0.01
+    # Real low cumulus (eo-learn's cloudy frames): B09 ~0.35-0.44 x B08, B10 ~0.002-0.005.
+    assert 0.45 < over["low"][b04] < 0.6
+    assert over["low"][b09] < 0.3
+    assert over["low"][b10] < 0.02
     assert over["low"][b10] < over["mid"][b10] < over["high"][b10]
     assert over["low"][b09] < over["mid"][b09] < over["high"][b09]
     assert abs(over["mid"][b04] - over["high"][b04]) < 0.02  # only B09/B10 depend on the top

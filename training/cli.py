@@ -239,7 +239,7 @@ def train_tune(recipe: str) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing model pair.")
 def train_export(recipe: str, out_dir: str, overwrite: bool) -> None:
     """Write the trained pair as a model folder for `cascade mask --model`."""
-    from training.train import export
+    from training.export import export
 
     click.echo(f"wrote {_stage(export, _recipe(recipe), out_dir, overwrite=overwrite)}")
 

@@ -10,23 +10,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from cascade.errors import SimulationError
+from training.render import LABEL_REFLECTANCE
 
-__all__ = ["CLOUD_TOPS", "CloudConfig", "cloud_spectrum", "random_cloud_config"]
+__all__ = ["CLOUD_TOPS", "CloudConfig", "random_cloud_config"]
 
-# TOA reflectance of optically thick cloud by wavelength (nm): flat and bright in VNIR, lower
-# in the SWIR where ice/water absorb, and darker in the 945 and 1375 nm water-vapour bands
-# (B10 over thick cloud depends on cloud height; this is a mid-level cloud).
-_CLOUD_SPECTRUM = ((400, 0.78), (900, 0.76), (945, 0.55), (1375, 0.22), (1610, 0.55), (2200, 0.38))
+# Brightness (visible reflectance) of the deepest cloud of a scene by default: a bright deck.
 _REFERENCE_BRIGHTNESS = 0.78
-# The water-vapour bands by cloud-top height, relative to the mid-level spectrum above: the
-# vapour above a low cloud absorbs most of 945 nm and nearly all of 1375 nm (real low cumulus
-# in the s2cloudless scene: B09 ~0.18 x its visible reflectance, B10 ~0.005), a high top much
-# less.
 CLOUD_TOPS = ("low", "mid", "high")
-_VAPOUR_BANDS = {"low": (0.26, 0.02), "mid": (1.0, 1.0), "high": (1.15, 1.5)}
 
 
 @dataclass(frozen=True)
@@ -45,9 +37,11 @@ class CloudConfig:
     nodata_wedge: share of the scene cut off as a No Data corner wedge (0: none).
     brightness: visible TOA reflectance of optically thick cloud (0.78: a bright deck; real
     cumulus and thinner decks 0.3-0.6); cloud_top: ``low``, ``mid`` or ``high``, which sets
-    the water-vapour bands (B09, B10) of the cloud (see :func:`cloud_spectrum`).
-    exact_threshold, paper_threshold: cloud opacity at 550 nm that counts as cloud in the two
-    label conventions; dilate_px, hole_area_px: the paper style's dilation and hole filling.
+    the water-vapour bands (B09, B10) of the cloud (see :func:`training.render.cloud_color`).
+    exact_threshold, paper_threshold: the clouds' own visible reflectance that counts as cloud
+    in the two label conventions (exact: :data:`training.render.LABEL_REFLECTANCE`, calibrated
+    on human labels; paper: thin veils too); dilate_px, hole_area_px: the paper style's
+    dilation and hole filling.
     """
 
     cover: float = 0.3
@@ -62,8 +56,8 @@ class CloudConfig:
     cloud_height_m: float = 1500.0
     pixel_size_m: float = 10.0
     nodata_wedge: float = 0.0
-    exact_threshold: float = 0.25
-    paper_threshold: float = 0.05
+    exact_threshold: float = LABEL_REFLECTANCE
+    paper_threshold: float = 0.01
     dilate_px: int = 10
     hole_area_px: int = 2000
     halo_px: int = 64
@@ -101,19 +95,6 @@ class CloudConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def cloud_spectrum(
-    wavelengths: np.ndarray, brightness: float = _REFERENCE_BRIGHTNESS, top: str = "mid"
-) -> npt.NDArray[np.float32]:
-    """Thick-cloud TOA reflectance at ``wavelengths`` (nm): the reference spectrum scaled to a
-    visible ``brightness``, with the 945 and 1375 nm bands set by the cloud ``top``."""
-    f945, f1375 = _VAPOUR_BANDS[top]
-    x, y = zip(*_CLOUD_SPECTRUM, strict=True)
-    ys = np.array(y) * (brightness / _REFERENCE_BRIGHTNESS)
-    ys[2] *= f945
-    ys[3] *= f1375
-    return np.interp(wavelengths, x, ys).astype(np.float32)
 
 
 def random_cloud_config(rng: np.random.Generator, **fixed: Any) -> CloudConfig:

@@ -16,7 +16,14 @@ from cascade.kernels import PooledScene
 from training.derive import SPLITS, open_set
 from training.recipe import FitConfig
 
-__all__ = ["coarse_samples", "fine_samples", "indices", "norm", "train_and_val"]
+__all__ = [
+    "coarse_samples",
+    "fine_samples",
+    "indices",
+    "malloc_keep_memory",
+    "norm",
+    "train_and_val",
+]
 
 
 def indices(h5: Any, split: str, path: str) -> np.ndarray:
@@ -46,10 +53,18 @@ def _order(
 
 
 def coarse_samples(
-    path: Path, split: str, shuffle: bool, seed: int
+    path: Path,
+    split: str,
+    shuffle: bool,
+    seed: int,
+    normalization: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Coarse samples of a split; ``normalization`` ``(gain, offset)`` replaces the set's own
+    (a recipe with ``[mix]`` normalises both models with the mixed sources' statistics)."""
     with open_set(path, "coarse") as h5:
         order, gain, offset = _order(h5, split, path, shuffle, seed)
+        if normalization is not None:
+            gain, offset = normalization
         for i in order:
             pooled = PooledScene(h5["x"][i].transpose(2, 0, 1), h5["valid"][i])
             # The same function the engine uses to feed the coarse model.
@@ -69,7 +84,7 @@ def fine_samples(
             yield h5["x"][i] * gain + offset, _fine_targets(h5["y"][i])
 
 
-def _malloc_keep_memory() -> None:
+def malloc_keep_memory() -> None:
     """Undo TensorFlow's glibc tuning for generator datasets (Linux only).
 
     ``Dataset.from_generator`` sets glibc's ``M_TRIM_THRESHOLD`` to 128 KB, so the multi-MB
@@ -107,7 +122,7 @@ def _dataset(
     def samples() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         # TensorFlow applies its malloc setting when the generator dataset starts; this runs
         # just after.
-        _malloc_keep_memory()
+        malloc_keep_memory()
         yield from gen(path, split, shuffle, seed)
 
     ds = tf.data.Dataset.from_generator(

@@ -54,12 +54,14 @@ class FbmField:
         scale: float,
         octaves: int,
         margin: int = 0,
+        persistence: float = 0.5,
     ) -> None:
+        """``persistence``: amplitude ratio of successive octaves (lower: smoother)."""
         self.grids: list[tuple[np.ndarray, float, float]] = []
         total = 0.0
         for k in range(octaves):
             spacing = max(4.0, scale / 2**k)  # finer than 4 px adds only memory
-            amp = 0.5**k
+            amp = persistence**k
             gh = int((height + 2 * margin) / spacing) + 4
             gw = int((width + 2 * margin) / spacing) + 4
             self.grids.append((rng.standard_normal((gh, gw)).astype(np.float32), spacing, amp))

@@ -19,8 +19,10 @@ import numpy as np
 
 from cascade.bands import BandProfile, get_band_profile
 from cascade.errors import RecipeError
+from training.augment import AugmentConfig
 from training.datasets import LabelledScene, read_dataset, read_pair
 from training.derive import DeriveConfig
+from training.mix import MixConfig
 
 __all__ = ["CoarseConfig", "FineConfig", "Recipe", "RecipeError", "ThresholdConfig", "load_recipe"]
 
@@ -37,10 +39,16 @@ class FitConfig:
     patience: int = 5
     steps_per_epoch: int | None = None
     validation_steps: int | None = None  # default: steps_per_epoch if set, else the whole split
+    # "constant", or "cosine": decays to 2 % of learning_rate over epochs x steps_per_epoch.
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam", "rmsprop"):
             raise RecipeError(f"optimizer must be sgd, adam or rmsprop, got {self.optimizer!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise RecipeError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
+        if self.schedule == "cosine" and self.steps_per_epoch is None:
+            raise RecipeError("schedule = 'cosine' needs steps_per_epoch (the decay's length)")
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
             raise RecipeError("epochs and batch_size must be >= 1 and patience >= 0")
 
@@ -114,6 +122,8 @@ class Recipe:
     fine: FineConfig
     threshold: ThresholdConfig
     export: ExportConfig = field(default_factory=ExportConfig)
+    mix: MixConfig | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     text: str = field(repr=False, default="")
 
     @property
@@ -123,8 +133,15 @@ class Recipe:
     def scenes(self) -> tuple[list[str], Iterator[LabelledScene]]:
         """The names of the recipe's scenes and an iterator that reads them one by one."""
         plan: list[tuple[str, Any]] = []
+        composed: list[tuple[list[str], Iterator[LabelledScene]]] = []
         for src in self.sources:
             kind = src["kind"]
+            if kind == "composed":
+                from training.compose import composed_scenes
+
+                options = {k: v for k, v in src.items() if k != "kind"}
+                composed.append(composed_scenes(options, self.profile, self.path.parent))
+                continue
             folder = (self.path.parent / src["path"]).resolve()
             if kind == "pairs":
                 scenes = sorted(
@@ -139,7 +156,7 @@ class Recipe:
             else:
                 options = {k: v for k, v in src.items() if k not in ("kind", "path")}
                 plan.append((f"{kind}:{folder.name}", (kind, folder, options)))
-        names = [n for n, _ in plan]
+        names = [n for n, _ in plan] + [n for c in composed for n in c[0]]
 
         def read() -> Iterator[LabelledScene]:
             for name, what in plan:
@@ -161,6 +178,8 @@ class Recipe:
                         profile=scene.profile,
                         name=name if len(many) == 1 else f"{name}:{i}",
                     )
+            for _, scenes in composed:
+                yield from scenes
 
         return names, read()
 
@@ -199,6 +218,8 @@ def load_recipe(path: str | Path) -> Recipe:
         "fine",
         "threshold",
         "export",
+        "mix",
+        "augment",
     }
     unknown = sorted(set(data) - top)
     if unknown:
@@ -208,7 +229,10 @@ def load_recipe(path: str | Path) -> Recipe:
             raise RecipeError(f"recipe {path} needs a `{key}`")
     profile = get_band_profile(data["profile"])
     sources = data["data"].get("sources", [])
-    if not sources or not all(isinstance(s, dict) and "kind" in s and "path" in s for s in sources):
+    if not sources or not all(
+        isinstance(s, dict) and "kind" in s and ("path" in s or s["kind"] == "composed")
+        for s in sources
+    ):
         raise RecipeError(
             f"recipe {path}: [data] needs sources = [{{kind = ..., path = ...}}, ...]"
         )
@@ -228,5 +252,7 @@ def load_recipe(path: str | Path) -> Recipe:
         fine=_build(FineConfig, data.get("fine", {}), "fine"),
         threshold=_build(ThresholdConfig, data.get("threshold", {}), "threshold"),
         export=_build(ExportConfig, data.get("export", {}), "export"),
+        mix=MixConfig.from_table(data["mix"], path.parent) if "mix" in data else None,
+        augment=_build(AugmentConfig, data.get("augment", {}), "augment"),
         text=text,
     )

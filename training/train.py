@@ -18,26 +18,23 @@ recipe's work folder:
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import logging
-import os
 import shutil
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cascade import __version__
 from cascade.classes import CLEAR, CLOUD, NODATA
 from cascade.errors import DeriveError
-from cascade.models.artifacts import ModelSpec, Normalization
 from training.derive import open_set
 from training.feed import coarse_samples, fine_samples, indices, train_and_val
 from training.recipe import CoarseConfig, FineConfig, FitConfig, Recipe
 
-__all__ = ["export", "train_coarse", "train_fine", "tune_threshold"]
+__all__ = ["train_coarse", "train_fine", "tune_threshold"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +42,11 @@ log = logging.getLogger(__name__)
 def _optimizer(cfg: FitConfig, learning_rate: float | None = None) -> Any:
     import keras
 
-    lr = learning_rate if learning_rate is not None else cfg.learning_rate
+    lr: Any = learning_rate if learning_rate is not None else cfg.learning_rate
+    if cfg.schedule == "cosine" and cfg.steps_per_epoch:
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr, cfg.epochs * cfg.steps_per_epoch, alpha=0.02
+        )
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate=lr, momentum=cfg.momentum)
     if cfg.optimizer == "adam":
@@ -69,6 +70,7 @@ def _fit(
     extra_callbacks: Sequence[Any] = (),
     fingerprint: str = "",
     restart: bool = False,
+    validation_steps: int | None = None,
 ) -> dict[str, Any]:
     """Compile and fit with best-epoch checkpoints, early stopping, resume and a history.
 
@@ -102,7 +104,7 @@ def _fit(
     ]
     # With steps_per_epoch set (quick runs), validation is capped to the same many batches
     # unless validation_steps says otherwise.
-    val_steps = cfg.validation_steps or cfg.steps_per_epoch
+    val_steps = validation_steps or cfg.validation_steps or cfg.steps_per_epoch
     model.fit(
         train,
         validation_data=val,
@@ -282,7 +284,12 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     n_train, nb, cs, grid = _set_header(path, "coarse")
     _seed(recipe.seed)
     shapes = ((cs, cs, nb), (grid, grid, 4))
-    train, val = train_and_val(coarse_samples, path, shapes, cfg, recipe.seed)
+    samples: Any = coarse_samples
+    if recipe.mix is not None:  # one normalisation for the pair: the mixed sources'
+        from training.fine_mix import gain_offset
+
+        samples = partial(coarse_samples, normalization=gain_offset(recipe))
+    train, val = train_and_val(samples, path, shapes, cfg, recipe.seed)
     model = build_coarse_model(cfg.backbone, nb)
     _bn_momentum(model)
     finetune = cfg.finetune_epochs > 0
@@ -332,8 +339,13 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
 
 
 def train_fine(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
-    """Train the fine model on the re-weighted windows."""
+    """Train the fine model on the re-weighted windows (or, with ``[mix]``, mixed windows)."""
     import keras
+
+    if recipe.mix is not None:
+        from training.fine_mix import train_fine_mixed
+
+        return train_fine_mixed(recipe, restart=restart)
 
     from cascade.models import build_fine_model
 
@@ -365,9 +377,15 @@ def train_fine(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
 
 
 def tune_threshold(recipe: Recipe) -> dict[str, Any]:
-    """Sweep the fine model's cloud threshold on the validation windows' cores."""
+    """Sweep the fine model's cloud threshold on the validation windows' cores (with
+    ``[mix]``: on the whole validation images)."""
     from cascade.models import build_fine_model
     from training.metrics import pixel_metrics
+
+    if recipe.mix is not None:
+        from training.fine_mix import tune_threshold_mixed
+
+        return tune_threshold_mixed(recipe)
 
     work = recipe.work_dir
     path = work / "fine.h5"
@@ -411,70 +429,3 @@ def tune_threshold(recipe: Recipe) -> dict[str, Any]:
     result = {"threshold": best["threshold"], "metric": key, "best": best, "sweep": sweep}
     (work / "threshold.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
-
-
-def export(recipe: Recipe, out_dir: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the model pair folder (weights + sidecars) for the engine."""
-    from cascade.models import build_coarse_model, build_fine_model, save_model
-
-    work = recipe.work_dir
-    with open_set(work / "fine.h5", "fine") as h5:
-        bands = tuple(json.loads(h5.attrs["bands"]))
-        mean = [float(v) for v in h5.attrs["norm_mean"]]
-        std = [float(v) for v in h5.attrs["norm_std"]]
-        data_summary = {
-            "scenes": json.loads(h5.attrs["scene_splits"]),
-            "fine_samples": int(h5["x"].shape[0]),
-        }
-    threshold_file = work / "threshold.json"
-    if not threshold_file.exists():
-        raise DeriveError(f"{threshold_file} is missing; run `cascade train tune-threshold` first")
-    tuned = json.loads(threshold_file.read_text())
-    history = {}
-    for name in ("coarse_wce", "coarse_adjacency", "fine"):
-        f = work / f"{name}.history.json"
-        if f.exists():
-            epochs = json.loads(f.read_text())["epochs"]
-            history[name] = {k: v[-1] for k, v in epochs.items()}
-    provenance = {
-        "recipe": recipe.name,
-        "recipe_sha256": recipe.sha256,
-        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cloud_cascade": __version__,
-        "data": data_summary,
-        "final_metrics": history,
-        "threshold_sweep_best": tuned["best"],
-        "user": os.environ.get("USER", ""),
-    }
-    norm = Normalization(scale=recipe.input_scale, mean=tuple(mean), std=tuple(std))
-    d = recipe.derive
-    common: dict[str, Any] = {
-        "bands": bands,
-        "normalization": norm,
-        "patch": d.patch,
-        "margin": d.margin,
-        "stride": d.stride,
-        "provenance": provenance,
-        "weights_dtype": recipe.export.weights_dtype,
-    }
-    coarse_spec = ModelSpec(
-        role="coarse", architecture="coarse-encoder", backbone=recipe.coarse.backbone, **common
-    )
-    fine_spec = ModelSpec(
-        role="fine",
-        architecture=recipe.fine.architecture,
-        backbone=recipe.fine.backbone,
-        threshold=float(tuned["threshold"]),
-        options={k: list(v) for k, v in recipe.fine.options.items()},
-        **common,
-    )
-    coarse = build_coarse_model(recipe.coarse.backbone, len(bands))
-    coarse.load_weights(work / "coarse.final.weights.h5")
-    fine = build_fine_model(
-        recipe.fine.architecture, recipe.fine.backbone, len(bands), d.patch, recipe.fine.options
-    )
-    fine.load_weights(work / "fine.final.weights.h5")
-    out = Path(out_dir)
-    save_model(coarse, coarse_spec, out, overwrite=overwrite)
-    save_model(fine, fine_spec, out, overwrite=overwrite)
-    return out

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cascade.errors import BatchError
 from cascade.io.names import band_files_in, has_band_token, is_raster_name
+from cascade.io.products import is_product, product_name
 
 __all__ = ["MASK_SUFFIX", "REPORT_SUFFIX", "SceneJob", "expand_inputs", "plan_scenes", "scene_name"]
 
@@ -28,6 +29,8 @@ def _has_glob(text: str) -> bool:
 
 
 def _is_list_file(text: str) -> bool:
+    if text.upper().endswith("_MTL.TXT"):  # a Landsat scene's metadata names the scene
+        return False
     return text.startswith("@") or (text.lower().endswith(".txt") and not _has_glob(text))
 
 
@@ -36,9 +39,11 @@ def _scene_path(path: Path, given: str) -> Path:
     path = Path(os.path.abspath(path))
     if not path.exists():
         raise BatchError(
-            f"input {given} does not exist; expected a raster file, a folder of band files, "
-            "a glob or @list.txt"
+            f"input {given} does not exist; expected a product (.SAFE, .zip, .tar, Landsat "
+            "folder), a raster file, a folder of band files, a glob or @list.txt"
         )
+    if is_product(path):
+        return path
     if path.is_dir():
         files = band_files_in(path)
         if not files:
@@ -65,11 +70,13 @@ def _expand_one(text: str, where: str) -> list[Path]:
                 f"no files match {text!r}{where}; expected raster files, folders of band files, "
                 "globs or @list.txt (quote globs so that the shell passes them on)"
             )
-        scenes = [Path(m) for m in matches if Path(m).is_dir() or is_raster_name(m)]
+        scenes = [
+            Path(m) for m in matches if Path(m).is_dir() or is_raster_name(m) or is_product(m)
+        ]
         if not scenes:
             raise BatchError(
-                f"{text!r}{where} matches {len(matches)} path(s) but no raster file (.tif, "
-                f".jp2, ...) or folder, e.g. {matches[0]}"
+                f"{text!r}{where} matches {len(matches)} path(s) but no product, raster file "
+                f"(.tif, .jp2, ...) or folder, e.g. {matches[0]}"
             )
         return [_scene_path(p, str(p)) for p in scenes]
     return [_scene_path(Path(text), text)]
@@ -78,9 +85,11 @@ def _expand_one(text: str, where: str) -> list[Path]:
 def expand_inputs(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
     """The scenes named by ``inputs``, absolute, in order, each once.
 
-    Each input is a raster file (one scene), a folder of single-band files (one scene, as
-    :func:`cascade.io.raster.open_source` reads it), a glob (``"scenes/*.tif"``, ``**`` recurses;
-    matches that are neither folders nor raster files are left out), or a text file listing
+    Each input is a product (a Sentinel-2 SAFE folder or ``.zip``, a Landsat Collection 2
+    folder or ``.tar``: one scene), a raster file (one scene), a folder of single-band files
+    (one scene, as :func:`cascade.io.raster.open_source` reads it), a glob (``"scenes/*"``,
+    ``**`` recurses; matches that are neither products, folders nor raster files are left
+    out), or a text file listing
     inputs one per line, given as ``@list.txt`` or any ``.txt`` file (blank lines and lines
     starting with ``#`` are ignored; relative paths are relative to the list's folder;
     lists do not nest). Raises :class:`BatchError` naming the input that matched nothing.
@@ -127,8 +136,11 @@ def expand_inputs(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
 def scene_name(path: Path) -> str:
     """The name a scene's outputs are called after: the file's stem, or the folder's name.
 
-    A Sentinel-2 ``.../GRANULE/<granule>/IMG_DATA`` folder is named after its granule.
+    A product is named after itself (``S2B_MSIL1C_...SAFE.zip`` -> ``S2B_MSIL1C_...``); a
+    Sentinel-2 ``.../GRANULE/<granule>/IMG_DATA`` folder after its granule.
     """
+    if is_product(path):
+        return product_name(path)
     if path.is_dir():
         return path.parent.name if path.name.upper() == "IMG_DATA" else path.name
     return path.stem

@@ -408,13 +408,13 @@ def run_batch(
 def _check_paths(jobs: Sequence[SceneJob], report: Path) -> None:
     """Refuse outputs that are inputs or other outputs (see the module docstring)."""
     from cascade.io.files import check_distinct
-    from cascade.io.names import input_paths
+    from cascade.io.scene import scene_inputs
 
     outputs: dict[str, str | Path] = {"batch report": report}
     for j in jobs:
         outputs[f"mask of {j.name}"] = j.output
         outputs[f"report of {j.name}"] = j.report
     try:
-        check_distinct(outputs, [p for j in jobs for p in input_paths(j.input)])
+        check_distinct(outputs, [p for j in jobs for p in scene_inputs(j.input)])
     except CascadeError as exc:
         raise BatchError(str(exc)) from exc

@@ -193,11 +193,11 @@ def expected_tags(
     job: SceneJob, ref: ModelRef, config: EngineConfig, resampling: str
 ) -> dict[str, Any]:
     """The identity tags (:mod:`cascade.engine.provenance`) this run would write."""
-    from cascade.io.names import input_paths
+    from cascade.io.scene import scene_inputs
 
     threshold = config.threshold if config.threshold is not None else ref.threshold
     record = provenance.config_record(config, threshold, resampling)
-    return provenance.identity_tags(input_paths(job.input), ref.description, record)
+    return provenance.identity_tags(scene_inputs(job.input), ref.description, record)
 
 
 def _output_differences(

@@ -79,9 +79,11 @@ def mask(
 ) -> None:
     """Write the cloud mask of INPUTS to OUTPUT (a Cloud-Optimized GeoTIFF).
 
-    INPUTS is a multi-band raster, a folder of single-band files (B01.tif, ...) or several
-    single-band files. The mask has 0 clear, 1 cloud, 255 no data, and the input's CRS and
-    transform.
+    INPUTS is a product as downloaded (a Sentinel-2 L1C/L2A .SAFE folder or .zip, a Landsat
+    Collection 2 Level-1 folder or .tar: bands, reflectance and No Data from its metadata,
+    no --scale), a multi-band raster, a folder of single-band files (B01.tif, ...) or
+    several single-band files. The mask has 0 clear, 1 cloud, 255 no data, and the input's
+    CRS and transform (a product's finest band grid).
     """
     from cascade.engine import mask_scene
     from cascade.models.pretrained import pick_model

@@ -88,7 +88,8 @@ SCALE = click.option(
     type=float,
     default=None,
     help="TOA reflectance per input unit (default: the model's: 1e-4 for sentinel2-l1c-7 "
-    "digital numbers, 1 for rgbn, which expects reflectance).",
+    "digital numbers, 1 for rgbn, which expects reflectance). Not for products, which are "
+    "read with their metadata's scale and offset.",
 )
 BATCH_SIZE = click.option(
     "--batch-size", default=8, show_default=True, help="Fine patches per model call."

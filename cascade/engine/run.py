@@ -45,13 +45,13 @@ from cascade.engine import checks, provenance, stages
 from cascade.engine.config import EngineConfig
 from cascade.engine.decide import cell_raster, decide, mask_from_classes
 from cascade.engine.source import ArraySource, SceneSource, check_source
-from cascade.errors import OutputError
+from cascade.errors import ConfigError, OutputError
 from cascade.geometry import SceneGeometry
 from cascade.io.files import OutputSet
 from cascade.models.predictor import CascadeModel, load_cascade_model
 from cascade.routing import get_router, routing_rules
 
-__all__ = ["CascadeResult", "mask_array", "mask_scene", "run_cascade"]
+__all__ = ["CascadeResult", "input_scale", "mask_array", "mask_scene", "run_cascade"]
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +88,38 @@ class CascadeResult:
         return decide(self.probabilities, self.cell_classes, self.routed, self.geometry, threshold)
 
 
-def _scale(model: CascadeModel, config: EngineConfig) -> float:
-    """TOA reflectance per input unit: the configuration's, else the model's."""
-    if config.input_scale is not None:
-        return float(config.input_scale)
-    return float(model.fine_spec.normalization.scale)
+def input_scale(source: SceneSource, model: CascadeModel, config: EngineConfig) -> float:
+    """TOA reflectance per input unit: the source's when it knows it (a product read from its
+    metadata), else ``config.input_scale``, else the model's normalisation scale.
+
+    Raises :class:`ConfigError` when the configuration sets a scale that contradicts the
+    source's.
+    """
+    known = getattr(source, "input_scale", None)
+    given = config.input_scale
+    if known is not None and given is not None and not np.isclose(given, known, rtol=1e-9):
+        raise ConfigError(
+            f"input scale {given:g} was given, but {_describe(source)} is read from its "
+            f"metadata in units of {known:g} reflectance; drop the scale (--scale): it is "
+            "for plain rasters only"
+        )
+    if known is not None:
+        return float(known)
+    return float(given if given is not None else model.fine_spec.normalization.scale)
 
 
-def _normalisation(model: CascadeModel, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
-    norm = dataclasses.replace(model.fine_spec.normalization, scale=_scale(model, config))
+def _describe(source: SceneSource) -> str:
+    describe = getattr(source, "describe", None)
+    return str(describe()) if callable(describe) else "the scene"
+
+
+def _normalisation(
+    model: CascadeModel, config: EngineConfig, source: SceneSource
+) -> tuple[np.ndarray, np.ndarray]:
+    norm = model.fine_spec.normalization
+    scale = input_scale(source, model, config)
+    if scale != norm.scale:
+        norm = dataclasses.replace(norm, scale=scale)
     return norm.coefficients(len(model.bands))
 
 
@@ -134,12 +157,13 @@ def run_cascade(
     router = get_router(config.router, confidence=config.confidence)
     rules = routing_rules(config.router, thin_cell_share=config.thin_cell_share)
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
-    gain, offset = _normalisation(model, config)
+    gain, offset = _normalisation(model, config, source)
 
     pooled, nodata_full = stages.read_and_pool(source, band_idx, g, config.strip_rows)
     valid_share = stages.cell_valid_share(pooled, g)
     has_data = valid_share > 0
-    warnings = [w for w in [checks.unit_warning(pooled, _scale(model, config), model.name)] if w]
+    scale = input_scale(source, model, config)
+    warnings = [w for w in [checks.unit_warning(pooled, scale, model.name)] if w]
     for w in warnings:
         log.warning("%s", w)
     lap("read_and_pool")
@@ -183,6 +207,7 @@ def run_cascade(
     report = provenance.run_report(
         g, model.describe(), record, cell_classes, routed, has_data, mask, lap.timings, routed_by
     )
+    report["input_scale"] = scale
     report["warnings"] = warnings
     return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
 
@@ -224,10 +249,13 @@ def mask_scene(
 ) -> CascadeResult:
     """Mask a scene on disk and write a georeferenced COG mask (and optional extras).
 
-    ``inputs``: a multi-band raster, a folder of single-band files, or a list of them (see
-    :func:`cascade.io.raster.open_source`). ``probabilities`` (float32 cloud probability),
-    ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report`` (JSON) and
-    ``quicklook`` (PNG: natural colour beside the mask) are written too when given.
+    ``inputs``: a product (a Sentinel-2 SAFE folder or ``.zip``, a Landsat Collection 2
+    folder or ``.tar``: reflectance and No Data from its metadata, see
+    :mod:`cascade.io.products`), a multi-band raster, a folder of single-band files, or a
+    list of them (see :func:`cascade.io.scene.open_scene`). ``probabilities`` (float32
+    cloud probability), ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report``
+    (JSON) and ``quicklook`` (PNG: natural colour beside the mask) are written too when
+    given.
 
     Every output is checked before any work starts (and before the model loads): an output
     that is an input or another output is refused, existing ones need ``overwrite``. All of
@@ -235,8 +263,7 @@ def mask_scene(
     (:class:`cascade.io.files.OutputSet`): an error or an interruption leaves none of them
     and every existing file as it was.
     """
-    from cascade.io import raster
-    from cascade.io.names import input_paths
+    from cascade.io.scene import open_scene, scene_inputs
 
     config = config or EngineConfig()
     if probabilities is not None and not config.keep_probabilities:
@@ -250,16 +277,21 @@ def mask_scene(
     }
     outs = OutputSet(
         {role: p for role, p in named.items() if p is not None},
-        inputs=input_paths(inputs),
+        inputs=scene_inputs(inputs),
         overwrite=overwrite,
     )
     with outs:
         for line in outs.recovered:
             log.info("%s", line)
-        if not isinstance(model, CascadeModel):
-            model = load_cascade_model(model, batch_size=config.batch_size)
-        with raster.open_source(inputs, resampling=resampling) as source:
+        with open_scene(inputs, resampling=resampling) as source:
+            product = getattr(source, "product", None)
+            if product is not None:  # before the models are built: a product they cannot take
+                product.check_model(*_bands_and_name(model))
+            if not isinstance(model, CascadeModel):
+                model = load_cascade_model(model, batch_size=config.batch_size)
             result = run_cascade(source, model, config, progress=progress)
+            if product is not None:
+                result.report["product"] = product.to_dict()
             t0 = time.perf_counter()
             _write_rasters(result, source, outs)
             result.report["timings_s"]["write"] = round(time.perf_counter() - t0, 4)
@@ -281,6 +313,15 @@ def mask_scene(
     return result
 
 
+def _bands_and_name(model: CascadeModel | str | Path) -> tuple[list[str], str]:
+    """A model pair's bands and name, from its sidecar when it is not loaded yet."""
+    if isinstance(model, CascadeModel):
+        return list(model.bands), model.name
+    from cascade.models.artifacts import ModelSpec
+
+    return list(ModelSpec.read(Path(model) / "fine.json").bands), Path(model).name
+
+
 def _write_text(path: str | Path, into: Path, text: str) -> None:
     try:
         into.write_text(text)
@@ -290,11 +331,11 @@ def _write_text(path: str | Path, into: Path, text: str) -> None:
 
 def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
     """The mask and the optional probability and class-grid rasters, tagged alike."""
-    from cascade.io import raster, writer
+    from cascade.io import raster
 
     tags = provenance.mask_tags(result.report, source.paths)
     targets = outs.targets
-    writer.write_raster(
+    raster.write_raster(
         targets["output"],
         result.mask,
         crs=source.crs,
@@ -305,7 +346,7 @@ def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
         into=outs.temp("output"),
     )
     if "probabilities" in targets and result.probabilities is not None:
-        writer.write_raster(
+        raster.write_raster(
             targets["probabilities"],
             result.probabilities,
             crs=source.crs,
@@ -317,7 +358,7 @@ def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
             into=outs.temp("probabilities"),
         )
     if "coarse_grid" in targets:
-        writer.write_raster(
+        raster.write_raster(
             targets["coarse_grid"],
             result.cell_classes,
             crs=source.crs,

@@ -24,7 +24,10 @@ class SceneSource(Protocol):
 
     ``read`` returns ``(len(bands), row_stop - row_start, width)`` for 0-based ``bands``;
     ``read_nodata`` returns the rows' No Data mask when the source has an explicit one (a
-    mask band), else None and the engine compares values with ``nodata``.
+    mask band), else None and the engine compares values with ``nodata``. A source that
+    knows what its values are in TOA reflectance (a product read with its metadata,
+    :class:`cascade.io.products.source.ProductSource`) also has an ``input_scale``
+    attribute, which the engine then normalises with instead of the model's scale.
     """
 
     @property

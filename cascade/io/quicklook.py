@@ -116,14 +116,14 @@ def write_quicklook(
     read in strips, decimated to at most 1024 pixels a side.
     """
     from cascade.bands import match_bands
-    from cascade.io.raster import open_source
+    from cascade.io.scene import open_scene
 
     rgb_in_model = match_bands(model_bands, ["Red", "Green", "Blue"], source="the model")
     mask = result.mask
     step = decimation(*mask.shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the engine has warned about the source already
-        src = open_source(inputs, resampling=resampling)
+        src = open_scene(inputs, resampling=resampling)
     with src:
         in_source = match_bands(src.band_names, model_bands)
         idx = [in_source[i] for i in rgb_in_model]

@@ -1,28 +1,29 @@
-"""Raster input: with :mod:`cascade.io.writer`, the only modules of cloud-cascade that import
-rasterio.
+"""Raster input and output: the only module of cloud-cascade that imports rasterio.
 
 Inputs are *sources*: objects that read strips of rows of the bands a model needs, so the
 engine never loads a whole scene. :class:`RasterSource` reads a multi-band GeoTIFF or a set of
 single-band files at mixed resolutions (Sentinel-2 style, 10/20/60 m), the coarser ones
 resampled onto the finest grid on the fly through GDAL warped VRTs. Whole small rasters
 (dataset files) are read by :func:`read_raster`. Every GeoTIFF is written by one writer,
-:func:`cascade.io.writer.raster_writer`. Errors of rasterio and GDAL become
-:class:`cascade.errors.InputError` with GDAL's own message (:func:`rasterio_message`).
+:func:`raster_writer` (strip by strip; Cloud-Optimized or plain tiled), atomically or into an
+:class:`cascade.io.files.OutputSet`; :func:`write_raster` writes a whole array with it. Errors
+of rasterio and GDAL become :class:`~cascade.errors.InputError` or
+:class:`~cascade.errors.OutputError` with GDAL's own reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-import re
+import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import rasterio
 from rasterio._err import CPLE_BaseError  # GDAL errors; not RasterioError subclasses
 from rasterio.crs import CRS
@@ -32,22 +33,26 @@ from rasterio.transform import Affine, from_bounds, from_origin
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window as RioWindow
 
-from cascade.errors import InputError
+from cascade.errors import InputError, OutputError, chained_message
+from cascade.io.files import atomic_output
+from cascade.io.geotiff import Layout, RasterData, geotiff_profile
 from cascade.io.names import RASTER_SUFFIXES, band_name_from_path, input_paths
 
 __all__ = [
     "InputError",
     "RasterData",
     "RasterSource",
+    "RasterWriter",
     "georef_from_bounds",
     "georef_or_none",
     "open_source",
-    "rasterio_message",
+    "raster_writer",
     "read_raster",
     "read_tags",
     "resampling_names",
     "scaled_transform",
     "utm_transform",
+    "write_raster",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,12 +62,12 @@ READ_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError)
 
 
 def _open(path: Path) -> Any:
-    if not path.exists():
+    if not path.exists() and not str(path).startswith("/vsi"):  # /vsizip/{archive}/member
         raise InputError(f"input {path} does not exist")
     try:
         return rasterio.open(path)
     except READ_ERRORS as exc:
-        raise InputError(f"cannot read {path} as a raster: {rasterio_message(exc)}") from exc
+        raise InputError(f"cannot read {path} as a raster: {chained_message(exc)}") from exc
 
 
 @dataclass
@@ -105,7 +110,7 @@ class RasterSource:
         except READ_ERRORS as exc:
             raise InputError(
                 f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: "
-                f"{rasterio_message(exc)}"
+                f"{chained_message(exc)}"
             ) from exc
         return out
 
@@ -118,7 +123,7 @@ class RasterSource:
             return np.asarray(self._mask_reader.dataset_mask(window=window) == 0)
         except READ_ERRORS as exc:
             raise InputError(
-                f"cannot read the mask of {self.describe()}: {rasterio_message(exc)}"
+                f"cannot read the mask of {self.describe()}: {chained_message(exc)}"
             ) from exc
 
     def describe(self) -> str:
@@ -173,7 +178,7 @@ def _single(path: Path) -> RasterSource:
     )
 
 
-def _band_files(paths: list[Path], resampling: Resampling) -> RasterSource:
+def _band_files(paths: list[Path], resampling: Resampling, nodata: float | None) -> RasterSource:
     datasets = [_open(p) for p in paths]
     opened: list[Any] = list(datasets)
     try:
@@ -193,9 +198,13 @@ def _band_files(paths: list[Path], resampling: Resampling) -> RasterSource:
             if ds.transform == ref.transform and ds.shape == ref.shape:
                 readers.append((ds, 1))
                 continue
-            # Each output pixel takes its value from the band's own grid by `resampling`.
+            # Each output pixel takes its value from the band's own grid by `resampling`,
+            # ignoring No Data pixels of the band (its own value, else the caller's).
+            src_nodata = ds.nodata if ds.nodata is not None else nodata
             vrt = WarpedVRT(
                 ds,
+                src_nodata=src_nodata,
+                nodata=src_nodata,
                 crs=ref.crs,
                 transform=ref.transform,
                 width=ref.width,
@@ -234,6 +243,7 @@ def open_source(
     *,
     resampling: str = "bilinear",
     gdal_cache_mb: int = 256,
+    nodata: float | None = None,
 ) -> RasterSource:
     """Open a scene for strip reading.
 
@@ -241,7 +251,9 @@ def open_source(
     named like ``B01.tif`` or ``..._B01.jp2``), or a list of single-band files. Bands of
     coarser resolution are resampled onto the finest band's grid with ``resampling``
     (a :class:`rasterio.enums.Resampling` name). A scene without a CRS gets a warning.
-    While the source is open, GDAL's block cache is limited to ``gdal_cache_mb``.
+    While the source is open, GDAL's block cache is limited to ``gdal_cache_mb``. ``nodata``:
+    the No Data value of band files that declare none (kept out of the resampling). Paths may
+    be GDAL virtual paths (``/vsizip/{archive.zip}/member``).
     """
     try:
         method = Resampling[resampling]
@@ -254,7 +266,7 @@ def open_source(
     env = rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2**20)
     env.__enter__()
     try:
-        source = _open_any(inputs, method)
+        source = _open_any(inputs, method, nodata)
     except BaseException:
         env.__exit__(None, None, None)
         raise
@@ -269,40 +281,24 @@ def open_source(
     return source
 
 
-def _open_any(inputs: str | Path | Sequence[str | Path], method: Resampling) -> RasterSource:
+def _open_any(
+    inputs: str | Path | Sequence[str | Path], method: Resampling, nodata: float | None
+) -> RasterSource:
     files = input_paths(inputs)
     if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
         if not files:
             raise InputError(
                 f"folder {inputs} holds no raster files ({', '.join(sorted(RASTER_SUFFIXES))})"
             )
-        return _band_files(files, method)
+        return _band_files(files, method, nodata)
     if not files:
         raise InputError("no input files given")
-    return _single(files[0]) if len(files) == 1 else _band_files(files, method)
+    return _single(files[0]) if len(files) == 1 else _band_files(files, method, nodata)
 
 
 def scaled_transform(transform: Affine, factor: int) -> Affine:
     """The transform of a grid whose pixels are ``factor x factor`` pixels of ``transform``'s."""
     return transform @ Affine.scale(factor, factor)
-
-
-def rasterio_message(exc: BaseException) -> str:
-    """What went wrong, from a rasterio error and the GDAL errors chained to it.
-
-    rasterio often raises ``... See previous exception for details`` with GDAL's own message
-    in the chained exception; this joins them, without that phrase.
-    """
-    parts: list[str] = []
-    seen: set[int] = set()
-    e: BaseException | None = exc
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        text = re.sub(r"\s*See previous exception for details\.?", "", str(e)).strip()
-        if text and text not in parts:
-            parts.append(text.rstrip("."))
-        e = e.__cause__ or e.__context__
-    return ": ".join(parts) or type(exc).__name__
 
 
 # What writing a raster can raise: rasterio's errors, GDAL's (CPLE_*, not RasterioError
@@ -318,33 +314,6 @@ def utm_transform(pixel_size: float = 10.0) -> tuple[str, Affine]:
 def resampling_names() -> list[str]:
     """The resampling methods :func:`open_source` accepts."""
     return [r.name for r in Resampling]
-
-
-@dataclass(frozen=True)
-class RasterData:
-    """A whole raster read into memory by :func:`read_raster`.
-
-    ``data`` ``(bands, height, width)``; ``crs`` and ``transform`` (None when the file is
-    not georeferenced); ``valid`` ``(height, width)`` bool, False where the dataset's mask
-    (nodata value or mask band) says No Data; ``descriptions`` the band names (None where
-    unnamed); ``tags`` the dataset tags.
-    """
-
-    path: Path
-    data: np.ndarray
-    crs: Any
-    transform: Affine | None
-    valid: npt.NDArray[np.bool_]
-    descriptions: tuple[str | None, ...]
-    tags: dict[str, str]
-
-    @property
-    def count(self) -> int:
-        return int(self.data.shape[0])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return int(self.data.shape[1]), int(self.data.shape[2])
 
 
 def read_raster(path: str | Path, *, band: int | None = None) -> RasterData:
@@ -371,7 +340,7 @@ def read_raster(path: str | Path, *, band: int | None = None) -> RasterData:
                 tags={str(k): str(v) for k, v in ds.tags().items()},
             )
         except READ_ERRORS as exc:
-            raise InputError(f"cannot read {p} as a raster: {rasterio_message(exc)}") from exc
+            raise InputError(f"cannot read {p} as a raster: {chained_message(exc)}") from exc
         finally:
             ds.close()
 
@@ -404,6 +373,125 @@ def read_tags(path: str | Path) -> dict[str, str]:
     try:
         return {str(k): str(v) for k, v in ds.tags().items()}
     except READ_ERRORS as exc:
-        raise InputError(f"cannot read the tags of {path}: {rasterio_message(exc)}") from exc
+        raise InputError(f"cannot read the tags of {path}: {chained_message(exc)}") from exc
     finally:
         ds.close()
+
+
+class RasterWriter:
+    """An open GeoTIFF being written (see :func:`raster_writer`): write strips of rows."""
+
+    def __init__(self, dataset: Any, path: Path) -> None:
+        self._ds = dataset
+        self.path = path
+
+    def write(self, array: np.ndarray, row_start: int = 0) -> None:
+        """Write ``(rows, width)`` or ``(bands, rows, width)`` starting at ``row_start``."""
+        arr = array if array.ndim == 3 else array[np.newaxis]
+        window = RioWindow(0, row_start, arr.shape[2], arr.shape[1])
+        try:
+            self._ds.write(arr, window=window)
+        except WRITE_ERRORS as exc:
+            raise OutputError(f"cannot write {self.path}: {chained_message(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _written(
+    path: Path, into: Path, profile: dict[str, Any], tags: dict[str, str], descriptions: Any
+) -> Iterator[RasterWriter]:
+    """Write the GeoTIFF ``into`` (a temporary file); errors name ``path``."""
+    try:
+        with warnings.catch_warnings():
+            if profile.get("crs") is None:  # the reader has warned about the missing CRS
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(into, "w", **profile)
+        with dataset as dst:
+            if tags:
+                dst.update_tags(**tags)
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, d)
+            yield RasterWriter(dst, path)
+    except OutputError:
+        raise
+    except WRITE_ERRORS as exc:
+        raise OutputError(f"cannot write {path}: {chained_message(exc)}") from exc
+
+
+@contextlib.contextmanager
+def raster_writer(
+    path: str | os.PathLike[str],
+    *,
+    height: int,
+    width: int,
+    count: int,
+    dtype: Any,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    tags: dict[str, Any] | None = None,
+    descriptions: Sequence[str] | None = None,
+    overwrite: bool = False,
+    layout: Layout = "cog",
+    overview_resampling: str = "nearest",
+    into: Path | None = None,
+) -> Iterator[RasterWriter]:
+    """The one GeoTIFF writer: deflate-compressed 512 x 512 tiles, written atomically.
+
+    ``layout="cog"``: a Cloud-Optimized GeoTIFF with overviews (made by GDAL when the writer
+    closes, from a temporary copy); ``"tiled"``: a plain tiled GeoTIFF, for large rasters
+    written strip by strip (simulated scenes) where the copy would cost. ``tags`` values that
+    are not strings are stored as JSON; ``descriptions`` name the bands. ``into``: a
+    temporary file of an :class:`cascade.io.files.OutputSet` to write instead (that set
+    commits it to ``path``); without it the file is written to its own temporary name and
+    renamed to ``path`` when complete. Write errors raise :class:`OutputError`.
+    """
+    profile = geotiff_profile(
+        height, width, count, dtype, crs, transform, nodata, layout, overview_resampling
+    )
+    str_tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()}
+    if into is not None:
+        with _written(Path(path), into, profile, str_tags, descriptions) as writer:
+            yield writer
+        return
+    with (
+        atomic_output(path, overwrite=overwrite) as tmp,
+        _written(Path(path), tmp, profile, str_tags, descriptions) as writer,
+    ):
+        yield writer
+
+
+def write_raster(
+    path: str | Path,
+    array: np.ndarray,
+    *,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    tags: dict[str, Any] | None = None,
+    descriptions: Sequence[str] | None = None,
+    overwrite: bool = False,
+    overview_resampling: str = "nearest",
+    layout: Layout = "cog",
+    into: Path | None = None,
+) -> Path:
+    """Write ``(height, width)`` or ``(bands, height, width)`` with :func:`raster_writer`
+    (``into``: the temporary file of an output set to write to, see there)."""
+    arr = array if array.ndim == 3 else array[np.newaxis]
+    with raster_writer(
+        path,
+        height=arr.shape[1],
+        width=arr.shape[2],
+        count=arr.shape[0],
+        dtype=arr.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        tags=tags,
+        descriptions=descriptions,
+        overwrite=overwrite,
+        layout=layout,
+        overview_resampling=overview_resampling,
+        into=into,
+    ) as writer:
+        writer.write(arr)
+    return Path(path)

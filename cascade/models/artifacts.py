@@ -29,6 +29,7 @@ from cascade.errors import ArtifactError, BandMismatchError
 
 __all__ = [
     "FINE_CLASS_NAMES",
+    "FINE_CLASS_NAMES_SHADOW",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "ArtifactError",
@@ -46,6 +47,8 @@ FORMAT_VERSION = 1
 # Storage types of weights files; float16 halves shipped models, loading casts to float32.
 WEIGHTS_DTYPES = ("float32", "float16")
 FINE_CLASS_NAMES = ("cloud", "clear", "nodata")
+# A fine model may add a cloud-shadow channel after these three (channel 0 stays cloud).
+FINE_CLASS_NAMES_SHADOW = (*FINE_CLASS_NAMES, "shadow")
 
 Role = Literal["coarse", "fine"]
 
@@ -135,9 +138,14 @@ class ModelSpec:
             problems.append("bands is empty")
         if len(set(self.bands)) != len(self.bands):
             problems.append(f"bands repeat: {list(self.bands)}")
-        expected = CELL_CLASS_NAMES if self.role == "coarse" else FINE_CLASS_NAMES
-        if self.role in ("coarse", "fine") and tuple(self.classes) != tuple(expected):
-            problems.append(f"classes are {list(self.classes)}, expected {list(expected)}")
+        allowed = (
+            (CELL_CLASS_NAMES,)
+            if self.role == "coarse"
+            else (FINE_CLASS_NAMES, FINE_CLASS_NAMES_SHADOW)
+        )
+        if self.role in ("coarse", "fine") and tuple(self.classes) not in allowed:
+            expected = " or ".join(str(list(a)) for a in allowed)
+            problems.append(f"classes are {list(self.classes)}, expected {expected}")
         if self.weights_dtype not in WEIGHTS_DTYPES:
             problems.append(
                 f"weights_dtype is {self.weights_dtype!r}, expected one of {list(WEIGHTS_DTYPES)}"

@@ -120,14 +120,15 @@ def build_fine_model(
     bands: int = 7,
     patch: int = 256,
     options: dict[str, Any] | None = None,
+    classes: int = 3,
 ) -> keras.Model:
     """Fine model: a segmentation-models network on ``(patch, patch, bands)`` windows.
 
-    Output ``(patch, patch, 3)`` sigmoid probabilities of Cloud / Clear / No Data (the
-    paper's choice of sigmoid over softmax). ``architecture`` is one of Unet, FPN, Linknet,
-    PSPNet; the encoder starts from random weights. ``options`` sizes the decoder
-    (:data:`FINE_OPTIONS`: e.g. ``{"decoder_filters": [64, 48, 32, 16, 8]}`` for a compact
-    U-Net).
+    Output ``(patch, patch, classes)`` sigmoid probabilities of Cloud / Clear / No Data (the
+    paper's choice of sigmoid over softmax), and Cloud shadow with ``classes=4``.
+    ``architecture`` is one of Unet, FPN, Linknet, PSPNet; the encoder starts from random
+    weights. ``options`` sizes the decoder (:data:`FINE_OPTIONS`: e.g.
+    ``{"decoder_filters": [64, 48, 32, 16, 8]}`` for a compact U-Net).
     """
     arch = {a.lower(): a for a in FINE_ARCHITECTURES}.get(architecture.lower())
     if arch is None:
@@ -148,7 +149,7 @@ def build_fine_model(
         return factory(
             backbone,
             input_shape=(patch, patch, bands),
-            classes=3,
+            classes=classes,
             activation="sigmoid",
             encoder_weights=None,
             **kwargs,
@@ -167,7 +168,12 @@ def build_model(spec: ModelSpec) -> keras.Model:
             raise ArtifactError(f"the coarse model takes no options, got {sorted(spec.options)}")
         return build_coarse_model(spec.backbone, len(spec.bands))
     return build_fine_model(
-        spec.architecture, spec.backbone, len(spec.bands), spec.patch, spec.options
+        spec.architecture,
+        spec.backbone,
+        len(spec.bands),
+        spec.patch,
+        spec.options,
+        classes=len(spec.classes),
     )
 
 

@@ -8,7 +8,6 @@ reads sidecars only. :func:`pick_model` is how every command finds the pair it r
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,21 +113,15 @@ def pick_model(
     resampling: str = "bilinear",
 ) -> Choice:
     """The model pair for a run: ``model`` (a folder or a shipped pair's name) when given,
-    else the shipped pair that fits the bands of ``inputs`` (a scene as
-    :func:`cascade.io.raster.open_source` reads it). ``Choice.shipped`` says whether it was
-    picked (and ``reason`` why)."""
+    else the shipped pair that fits the bands of ``inputs`` (a product, or a scene as
+    :func:`cascade.io.raster.open_source` reads it: see :func:`cascade.io.scene.open_scene`).
+    ``Choice.shipped`` says whether it was picked (and ``reason`` why)."""
     if model is not None and str(model):
         folder = resolve_model(model)
         return Choice(folder.name, folder, "given", shipped=False)
-    from cascade.io.raster import open_source
+    from cascade.io.scene import scene_band_names
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the engine warns about the source itself
-        src = open_source(
-            inputs if isinstance(inputs, (str, Path)) else list(inputs), resampling=resampling
-        )
-    with src:
-        names = list(src.band_names)
+    names = scene_band_names(inputs, resampling=resampling)
     if isinstance(inputs, (str, Path)):
         where = str(inputs)
     else:

@@ -22,6 +22,7 @@ reader                    data
 :func:`read_38cloud`      38-Cloud / 95-Cloud Landsat 8 patches, stitched into scenes
 :func:`read_cloudsen12`   one CloudSEN12 sample folder (``S2L1C.tif``, ``manual_hq.tif``)
 :func:`read_ukis_npz`     ukis-csmask test files (Landsat 5/7, 6 bands)
+:func:`read_biome_patches`    L8 Biome patches (``Images/`` + ``Masks/``, Landsat 8, human labels)
 :func:`read_s2cloudless_npz`  the s2cloudless test scene (Sentinel-2, 13 bands)
 :func:`read_eolearn_frames`   the eo-learn reference frames (Sentinel-2, one scene per date)
 :func:`read_landsat_qa`   Landsat 8 pre-collection band files with the BQA quality band
@@ -40,6 +41,7 @@ from typing import Any
 
 from training.datasets.arrays import read_eolearn_frames, read_s2cloudless_npz, read_ukis_npz
 from training.datasets.base import DatasetError, LabelKind, LabelledScene
+from training.datasets.biome import read_biome_patches
 from training.datasets.cloud38 import read_38cloud
 from training.datasets.cloudsen12 import read_cloudsen12
 from training.datasets.generic import read_band_folder, read_pair
@@ -52,6 +54,7 @@ __all__ = [
     "LabelledScene",
     "read_38cloud",
     "read_band_folder",
+    "read_biome_patches",
     "read_cloudsen12",
     "read_dataset",
     "read_eolearn_frames",
@@ -67,6 +70,7 @@ READERS: dict[str, Reader] = {
     "38cloud": read_38cloud,
     "cloudsen12": read_cloudsen12,
     "ukis": read_ukis_npz,
+    "biome": read_biome_patches,
     "s2cloudless": read_s2cloudless_npz,
     "eolearn": read_eolearn_frames,
     "landsat-qa": read_landsat_qa,
@@ -81,7 +85,7 @@ def read_dataset(
     """``READERS[kind](path, **kwargs)``; ``kind`` may also be a reader function.
 
     ``read_dataset("pair", "scene.tif", mask_path="mask.tif")`` reads a generic pair;
-    ``"eolearn"`` returns a list of scenes, every other reader one scene.
+    ``"eolearn"`` and ``"biome"`` return a list of scenes, every other reader one scene.
     """
     if callable(kind):
         return kind(path, **kwargs)

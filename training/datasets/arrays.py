@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from cascade.bands import get_band_profile
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.io.raster import georef_from_bounds
 from training.datasets.base import (
     DatasetError,
@@ -26,16 +26,18 @@ __all__ = ["read_eolearn_frames", "read_s2cloudless_npz", "read_ukis_npz"]
 
 _UKIS_BANDS = ("Blue", "Green", "Red", "NIR", "SWIR1", "SWIR2")
 _UKIS_CLOUD = 4  # classes: 0 cloud shadow, 1 water, 2 snow, 3 land, 4 cloud
+_UKIS_SHADOW = 0
 
 
-def read_ukis_npz(path: str | Path) -> LabelledScene:
+def read_ukis_npz(path: str | Path, *, shadow: bool = False) -> LabelledScene:
     """A ukis-csmask test file (``landsat7.npz``, ``landsat5.npz``).
 
     Scale: ``img`` (height, width, 6) is already float32 TOA reflectance; it is only moved
     band-first. Bands Blue, Green, Red, NIR, SWIR1, SWIR2. Not georeferenced.
 
     Labels: reference (``msk`` classes 0 cloud shadow, 1 water, 2 snow, 3 land, 4 cloud;
-    cloud iff 4, everything else clear). There is no No Data class.
+    cloud iff 4, everything else clear; with ``shadow=True`` class 0 is
+    :data:`cascade.classes.SHADOW`). There is no No Data class.
     """
     p = Path(path)
     arrays = _load_npz(p, ("img", "msk"), "ukis-csmask test file")
@@ -46,6 +48,8 @@ def read_ukis_npz(path: str | Path) -> LabelledScene:
     _check_shape(msk, img.shape[:2], p, "msk")
     _check_values(msk, range(5), p, "classes 0..4 (4 = cloud)")
     mask = np.where(msk == _UKIS_CLOUD, CLOUD, CLEAR).astype(np.uint8)
+    if shadow:
+        mask[msk == _UKIS_SHADOW] = SHADOW
     profile = {"crs": None, "transform": None, "source": str(p), "label_kind": "reference"}
     return LabelledScene(_as_float32(np.moveaxis(img, -1, 0)), _UKIS_BANDS, mask, profile, p.stem)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.errors import DatasetError, InputError
 from cascade.io.raster import RasterData, read_raster
 
@@ -35,7 +35,8 @@ class LabelledScene:
     band_names
         Canonical band names (those of :mod:`cascade.bands` profiles), in the order of ``bands``.
     mask
-        ``(height, width)`` uint8: 0 clear, 1 cloud, 255 no data; None for unlabelled data.
+        ``(height, width)`` uint8: 0 clear, 1 cloud, 255 no data (and 2 cloud shadow from
+        readers asked for it, ``shadow=True``); None for unlabelled data.
     profile
         ``crs`` and ``transform`` (None when the data is not georeferenced), ``source`` (the
         file or folder read), ``label_kind`` (``"human"``, ``"algorithm"``, ``"reference"``
@@ -73,11 +74,12 @@ class LabelledScene:
                     f"scene {self.name!r}: mask is a {m.dtype} array of shape {m.shape}; "
                     f"expected uint8 of shape {b.shape[1:]} (the bands' height and width)"
                 )
-            bad = np.setdiff1d(np.unique(m), [CLEAR, CLOUD, NODATA])
+            bad = np.setdiff1d(np.unique(m), [CLEAR, CLOUD, SHADOW, NODATA])
             if bad.size:
                 raise DatasetError(
                     f"scene {self.name!r}: mask holds values {bad.tolist()}; expected only "
-                    f"{CLEAR} (clear), {CLOUD} (cloud) and {NODATA} (no data)"
+                    f"{CLEAR} (clear), {CLOUD} (cloud), {SHADOW} (cloud shadow) and {NODATA} "
+                    "(no data)"
                 )
         for key in ("crs", "transform", "source", "label_kind"):
             self.profile.setdefault(key, None)
@@ -91,11 +93,11 @@ class LabelledScene:
         return int(self.bands.shape[2])
 
     def cloud_fraction(self) -> float | None:
-        """Cloud pixels / labelled (clear or cloud) pixels; None if unlabelled or all No Data."""
+        """Cloud pixels / labelled (not No Data) pixels; None if unlabelled or all No Data."""
         if self.mask is None:
             return None
         cloud = int(np.count_nonzero(self.mask == CLOUD))
-        labelled = cloud + int(np.count_nonzero(self.mask == CLEAR))
+        labelled = int(np.count_nonzero(self.mask != NODATA))
         return cloud / labelled if labelled else None
 
 

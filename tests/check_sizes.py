@@ -1,6 +1,6 @@
 """Check the size limits of the code: no module over 500 lines, no function over 80.
 
-    python tools/check_sizes.py [FOLDER ...]     (default: cascade training benchmarks)
+    python tests/check_sizes.py [FOLDER ...]     (default: cascade training benchmarks)
 
 A module is counted in lines of its file; a function (or method) from its ``def`` line to its
 last line, decorators excluded. Exits 1 naming every offender, 0 when there is none.

@@ -1,1 +1,0 @@
-"""Repository tools (not installed): the size check run by ``make lint`` and ``make test``."""
