@@ -694,8 +694,8 @@ def test_labelled_scene_validates() -> None:
         LabelledScene(bands, ("a",), None)
     with pytest.raises(DatasetError, match=r"mask is a uint8 array of shape \(3, 3\)"):
         LabelledScene(bands, ("a", "b"), np.zeros((3, 3), np.uint8))
-    with pytest.raises(DatasetError, match=r"mask holds values \[2\]"):
-        LabelledScene(bands, ("a", "b"), np.full((3, 4), 2, np.uint8))
+    with pytest.raises(DatasetError, match=r"mask holds values \[3\]"):  # 2 is SHADOW now
+        LabelledScene(bands, ("a", "b"), np.full((3, 4), 3, np.uint8))
     scene = LabelledScene(bands, ("a", "b"), np.full((3, 4), NODATA, np.uint8))
     assert scene.cloud_fraction() is None
     assert scene.profile == {"crs": None, "transform": None, "source": None, "label_kind": None}
