@@ -25,11 +25,15 @@ import numpy as np
 from benchmarks._common import RESULTS_DIR
 
 __all__ = [
+    "ABLATION_EVAL_SEED",
+    "ABLATION_TRAIN_SEED",
     "PROFILES",
     "ROUTERS",
     "S2CLOUDLESS_BANDS",
     "Profile",
     "Suite",
+    "check_profile_seeds",
+    "held_out_seeds",
     "s2cloudless_mask",
     "warm_up",
 ]
@@ -40,6 +44,12 @@ DOCS_DIR = ROOT / "docs"
 ROUTERS = ("cascade", "all", "none")
 # The bands s2cloudless's classifier reads, in its order (L1C reflectance).
 S2CLOUDLESS_BANDS = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
+# The loss ablation trains its own coarse models on scenes of seeds from ABLATION_TRAIN_SEED and
+# evaluates them on scenes of seeds from ABLATION_EVAL_SEED.
+ABLATION_TRAIN_SEED = 700
+ABLATION_EVAL_SEED = 950
+# The speed suite's cloud-structure scenes: seeds from profile.seed + this.
+STRUCTURE_SEED_OFFSET = 50
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,36 @@ PROFILES = {
 }
 
 
+def held_out_seeds(p: Profile) -> dict[str, set[int]]:
+    """The simulator seeds of the scenes each suite of ``p`` evaluates on, by suite."""
+    from benchmarks.suite_speed import STRUCTURES
+
+    first = p.seed + STRUCTURE_SEED_OFFSET
+    return {
+        "accuracy": set(range(p.seed, p.seed + p.sim_scenes)),
+        "speed": {p.seed} | set(range(first, first + len(STRUCTURES))),
+        "ablation": set(range(ABLATION_EVAL_SEED, ABLATION_EVAL_SEED + p.ablation_eval_scenes)),
+    }
+
+
+def check_profile_seeds(p: Profile) -> None:
+    """Refuse a profile whose evaluation scenes are training scenes: those of the shipped
+    models (:func:`training.heldout.check_held_out`) or, for the ablation, its own."""
+    from cascade.errors import SimulationError
+    from training.heldout import check_held_out
+
+    seeds = held_out_seeds(p)
+    for suite, held_out in seeds.items():
+        check_held_out(held_out, f"profile {p.name!r}: the {suite} suite's scenes")
+    own = set(range(ABLATION_TRAIN_SEED, ABLATION_TRAIN_SEED + p.ablation_scenes))
+    if own & seeds["ablation"]:
+        raise SimulationError(
+            f"profile {p.name!r}: the ablation evaluates on seeds {sorted(own & seeds['ablation'])}"
+            " that it trains on; give it more room between ABLATION_TRAIN_SEED and "
+            "ABLATION_EVAL_SEED"
+        )
+
+
 @dataclass(frozen=True)
 class Suite:
     """Where one profile's run reads and writes."""
@@ -164,7 +204,13 @@ class Suite:
     ) -> Suite:
         if profile not in PROFILES:
             raise SystemExit(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+        from cascade.errors import SimulationError
         from training.simulator import data_root
+
+        try:
+            check_profile_seeds(PROFILES[profile])
+        except SimulationError as exc:
+            raise SystemExit(str(exc)) from exc
 
         root = data_root(data_dir)
         if not (root / "s2_l1c_clear_virginia").is_dir():

@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks import plots
 from benchmarks.stats import coarse_accuracy, s_dn, scores
-from benchmarks.suite import Suite, warm_up
+from benchmarks.suite import ABLATION_EVAL_SEED, ABLATION_TRAIN_SEED, Suite, warm_up
 
 PAIR = "sentinel2-l1c-7"
 VARIANTS = {
@@ -91,7 +91,7 @@ def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
         # every third scene.
         wedge = float(rng.choice([0.0, 0.0, 0.1]))
         cfg = random_cloud_config(rng, cirrus=0.15, nodata_wedge=wedge)
-        name = f"train-{700 + i}"
+        name = f"train-{ABLATION_TRAIN_SEED + i}"
         if not (folder / f"{name}.tif").exists() or not (folder / f"{name}_mask.tif").exists():
             write_scene(
                 folder,
@@ -100,10 +100,10 @@ def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
                 p.ablation_size,
                 profile="sentinel2-l1c-7",
                 config=cfg,
-                seed=700 + i,
+                seed=ABLATION_TRAIN_SEED + i,
                 overwrite=True,
             )
-        infos.append({"name": name, "seed": 700 + i, "cloud": cfg.to_dict()})
+        infos.append({"name": name, "seed": ABLATION_TRAIN_SEED + i, "cloud": cfg.to_dict()})
     return infos
 
 
@@ -234,7 +234,7 @@ def run(suite: Suite) -> dict[str, Any]:
             p.sim_size,
             p.sim_size,
             config=CloudConfig(cover=c, scale_px=900, cirrus=0.15),
-            seed=950 + i,
+            seed=ABLATION_EVAL_SEED + i,
         )
         for i, c in zip(range(p.ablation_eval_scenes), (0.35, 0.2, 0.5), strict=False)
     ]
@@ -264,7 +264,7 @@ def run(suite: Suite) -> dict[str, Any]:
         "derive_s": round(derive_s, 1),
         "trained": trained,
         "eval_scenes": [
-            {"seed": 950 + i, "size": p.sim_size, "cloud": s.info.get("config")}
+            {"seed": ABLATION_EVAL_SEED + i, "size": p.sim_size, "cloud": s.info.get("config")}
             for i, s in enumerate(scenes)
         ],
         "rows": rows,

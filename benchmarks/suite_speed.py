@@ -30,7 +30,14 @@ import numpy as np
 
 from benchmarks import plots
 from benchmarks._common import peak_rss_mib
-from benchmarks.suite import ROUTERS, S2CLOUDLESS_BANDS, Suite, s2cloudless_mask, warm_up
+from benchmarks.suite import (
+    ROUTERS,
+    S2CLOUDLESS_BANDS,
+    STRUCTURE_SEED_OFFSET,
+    Suite,
+    s2cloudless_mask,
+    warm_up,
+)
 
 PAIR = "sentinel2-l1c-7"
 
@@ -170,7 +177,9 @@ def _structures(suite: Suite, model: Any) -> list[dict[str, Any]]:
     rows = []
     for i, (name, kw) in enumerate(STRUCTURES.items()):
         cfg = CloudConfig(**kw)  # type: ignore[arg-type]
-        s = simulate(p.structure_size, p.structure_size, config=cfg, seed=p.seed + 50 + i)
+        s = simulate(
+            p.structure_size, p.structure_size, config=cfg, seed=p.seed + STRUCTURE_SEED_OFFSET + i
+        )
         runs: dict[str, list[dict[str, Any]]] = {"cascade": [], "all": []}
         for rep in range(p.repeats):
             for router in ("cascade", "all") if rep % 2 == 0 else ("all", "cascade"):

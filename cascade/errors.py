@@ -8,6 +8,11 @@ the wrong form), so ``except ValueError`` or ``except OSError`` keeps working.
 
 from __future__ import annotations
 
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+
 __all__ = [
     "ArtifactError",
     "BandMismatchError",
@@ -25,7 +30,51 @@ __all__ = [
     "OutputExistsError",
     "RecipeError",
     "SimulationError",
+    "chained_message",
+    "name_of",
+    "option_names",
 ]
+
+# How the settings are called where the user gave them: empty in Python (the parameter names),
+# the command line's option names while a ``cascade`` command runs (see :func:`option_names`).
+_OPTION_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar(
+    "cascade_option_names", default=None
+)
+
+
+def name_of(param: str, python: str | None = None) -> str:
+    """What to call the setting ``param`` in a message: its command-line option while a
+    ``cascade`` command runs (``--batch-size``), else ``python`` (default: ``param``)."""
+    names = _OPTION_NAMES.get() or {}
+    return names.get(param, python if python is not None else param)
+
+
+def chained_message(exc: BaseException) -> str:
+    """What went wrong, from an exception and those chained to it (``a: b: c``).
+
+    rasterio raises ``... See previous exception for details`` with GDAL's own message in
+    the chained exception; this joins them, without that phrase.
+    """
+    parts: list[str] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = re.sub(r"\s*See previous exception for details\.?", "", str(e)).strip()
+        if text and text.rstrip(".") not in parts:
+            parts.append(text.rstrip("."))
+        e = e.__cause__ or e.__context__
+    return ": ".join(parts) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def option_names(names: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, messages name settings by ``names`` (parameter -> option)."""
+    token = _OPTION_NAMES.set({**(_OPTION_NAMES.get() or {}), **names})
+    try:
+        yield
+    finally:
+        _OPTION_NAMES.reset(token)
 
 
 class CascadeError(Exception):

@@ -5,6 +5,16 @@ Cloudless, No Data) and returns a boolean ``(rows, cols)`` grid, True where the 
 Named routers live in :data:`ROUTERS`; :func:`get_router` also accepts any callable with that
 signature. The engine runs every router through the same code path, so ``all`` *is* the patch
 baseline and ``none`` *is* the coarse-only mask.
+
+*Routing rules* add cells to what the ``cascade`` router picks, each for a reason of its own
+that the run report counts (``routed_by``). A rule takes the probabilities and each cell's
+valid share (the part of its core area that is valid scene data, ``(rows, cols)`` in [0, 1])
+and returns a boolean grid. :func:`thin_cells` is the first: a cell that is mostly completion
+padding or No Data (the last cell row of a scene whose height is not a multiple of 248, a
+1-pixel scene) gives the coarse model mostly padding to look at, so its answer for such a
+cell is not trusted and the fine model decides. :func:`routing_rules` says which rules a run
+applies: none for ``all`` (it routes every cell anyway), ``none`` (coarse only, by
+definition) and callables (their author decides).
 """
 
 from __future__ import annotations
@@ -17,11 +27,27 @@ import numpy as np
 import numpy.typing as npt
 
 from cascade.classes import PARTLY_CLOUDY
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, name_of
 
-__all__ = ["ROUTERS", "Router", "get_router", "route_all", "route_cascade", "route_none"]
+__all__ = [
+    "DEFAULT_THIN_CELL_SHARE",
+    "ROUTERS",
+    "Router",
+    "RoutingRule",
+    "get_router",
+    "route_all",
+    "route_cascade",
+    "route_none",
+    "routing_rules",
+    "thin_cells",
+]
 
 Router = Callable[[np.ndarray], np.ndarray]
+# (probabilities (rows, cols, 4), valid share (rows, cols)) -> cells to route, bool (rows, cols)
+RoutingRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# Cells with less than this share of their core in valid data go to the fine model.
+DEFAULT_THIN_CELL_SHARE = 0.5
 
 
 def route_cascade(
@@ -70,15 +96,40 @@ def get_router(router: str | Router, **options: Any) -> Router:
     if options and router != "cascade":
         raise ConfigError(f"router {router!r} takes no options, got {sorted(options)}")
     if "confidence" in options and not 0.0 < float(options["confidence"]) <= 1.0:
-        raise ConfigError(f"confidence must be in (0, 1], got {options['confidence']}")
+        raise ConfigError(f"{name_of('confidence')} must be in (0, 1], got {options['confidence']}")
     return partial(fn, **options) if options else fn
 
 
-def check_routing(routed: object, grid_shape: tuple[int, int]) -> npt.NDArray[np.bool_]:
-    """Validate a router's answer."""
+def thin_cells(
+    probabilities: np.ndarray,
+    valid_share: np.ndarray,
+    *,
+    min_share: float = DEFAULT_THIN_CELL_SHARE,
+) -> npt.NDArray[np.bool_]:
+    """Cells holding data in less than ``min_share`` of their core area (but in some)."""
+    share = np.asarray(valid_share)
+    return (share > 0) & (share < min_share)
+
+
+def routing_rules(
+    router: str | Router, *, thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
+) -> dict[str, RoutingRule]:
+    """The rules a run with ``router`` applies on top of it, by name (see the module doc)."""
+    if router != "cascade":
+        return {}
+    rules: dict[str, RoutingRule] = {}
+    if thin_cell_share > 0:
+        rules["thin_cells"] = partial(thin_cells, min_share=thin_cell_share)
+    return rules
+
+
+def check_routing(
+    routed: object, grid_shape: tuple[int, int], what: str = "a router"
+) -> npt.NDArray[np.bool_]:
+    """Validate a router's (or a routing rule's) answer."""
     arr = np.asarray(routed)
     if arr.shape != grid_shape or arr.dtype != np.bool_:
         raise ConfigError(
-            f"a router must return a boolean {grid_shape} grid, got {arr.dtype} {arr.shape}"
+            f"{what} must return a boolean {grid_shape} grid, got {arr.dtype} {arr.shape}"
         )
     return arr

@@ -31,6 +31,25 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 
 
+@pytest.fixture
+def fault_scene(tmp_path: Path) -> tuple[Path, np.ndarray]:
+    """The fault suite's scene on disk (300 x 400, its last cell row thin) and its mask."""
+    from tests import fakes
+    from tests.rasters import write_scene_tif
+
+    data, truth = fakes.scene_with_mask(300, 400, seed=7)
+    path = write_scene_tif(tmp_path / "in" / "scene.tif", data, names=fakes.BANDS)
+    return path, truth
+
+
+@pytest.fixture
+def stand_in_dir(tmp_path: Path) -> Path:
+    """A folder to pass as ``--model`` where the stand-in pair is patched in (not read)."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    return folder
+
+
 @st.composite
 def geometries(draw: st.DrawFn, max_side: int = 90) -> SceneGeometry:
     """Any valid geometry with small patches, so that grids have several cells."""
@@ -90,4 +109,30 @@ def tiny_bench_profile() -> Any:
         levers_steps=1,
         levers_window=64,
         levers_batch=2,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's counts (tests/test_faults*.py, tests/faults.py), when it ran."""
+    import sys
+
+    ledger = getattr(sys.modules.get("tests.faults"), "LEDGER", None)
+    outcomes: dict[str, str] = {}
+    for key in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(key, []):
+            nodeid = getattr(report, "nodeid", "")
+            if not nodeid.startswith("tests/test_faults"):
+                continue
+            if key == "passed" and report.when != "call":
+                continue
+            outcomes.setdefault(nodeid, key)
+    if ledger is None or not outcomes:
+        return
+    counts = {k: sum(1 for v in outcomes.values() if v == k) for k in ("passed", "failed")}
+    terminalreporter.write_sep("-", "fault suite")
+    terminalreporter.write_line(
+        f"{len(outcomes)} cases: {counts['passed']} passed, {counts['failed']} failed; "
+        f"{ledger['silent_wrong']} silent wrong results (of {ledger['silent_wrong_checked']} "
+        f"checked), {ledger['lost_files']} lost files (of {ledger['lost_files_checked']} "
+        f"checks), {ledger['tracebacks']} tracebacks (of {ledger['tracebacks_checked']} checked)"
     )

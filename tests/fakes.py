@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cascade.classes import CLOUD, NODATA
+from cascade.classes import CLOUD, CLOUDLESS, NODATA, OVERCAST, PARTLY_CLOUDY
 from cascade.engine import CascadeModel
 from cascade.geometry import SceneGeometry
 from cascade.kernels import pool_labels
@@ -66,6 +66,44 @@ def oracle_coarse(
         if calls is not None:
             calls.append(batch.shape)
         return onehot
+
+    return predict
+
+
+def _cell_blocks(batch: np.ndarray, stride: int) -> np.ndarray:
+    """Band 0 of a coarse input ``(1, rows * stride, cols * stride, bands)`` as
+    ``(rows, cols, stride * stride)``: each cell's coarse pixels."""
+    x = batch[0, ..., 0]
+    rows, cols = x.shape[0] // stride, x.shape[1] // stride
+    return x.reshape(rows, stride, cols, stride).transpose(0, 2, 1, 3).reshape(rows, cols, -1)
+
+
+def band0_coarse(stride: int = 32) -> Callable:
+    """Coarse stand-in that reads its input, like a model would: per cell, Overcast when
+    every coarse pixel of band 0 is cloud-bright (normalised >= 0.45), Cloudless when every
+    one is dark (< 0.15; No Data and padding are 0), else Partly Cloudy. On the scenes of
+    :func:`scene_with_mask` it never makes a cell's mask wrong."""
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        cells = _cell_blocks(batch, stride)
+        classes = np.full(cells.shape[:2], PARTLY_CLOUDY)
+        classes[(cells >= 0.45).all(axis=-1)] = OVERCAST
+        classes[(cells < 0.15).all(axis=-1)] = CLOUDLESS
+        return np.eye(4, dtype=np.float32)[classes][np.newaxis]
+
+    return predict
+
+
+def padding_fooled_coarse(stride: int = 32) -> Callable:
+    """:func:`band0_coarse`, except that a cell whose input is mostly empty (0: padding or
+    No Data) is called Overcast: what the shipped coarse model does with thin edge cells."""
+    base = band0_coarse(stride)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        out = base(batch)
+        thin = (_cell_blocks(batch, stride) == 0).mean(axis=-1) > 0.5
+        out[0][thin] = np.eye(4, dtype=np.float32)[OVERCAST]
+        return out
 
     return predict
 

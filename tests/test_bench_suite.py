@@ -215,3 +215,38 @@ def test_block_mean_averages_valid_pixels_of_each_block() -> None:
             want = block[:, ok].mean(axis=1) if ok.any() else np.zeros(2)
             np.testing.assert_allclose(got[:, i, j], want, rtol=1e-6)
     assert (got[:, 2, 3] == 0).all()
+
+
+def test_benchmark_profiles_evaluate_on_held_out_seeds_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: no benchmark scene is a scene the shipped models were trained on."""
+    from dataclasses import replace
+
+    from benchmarks.suite import PROFILES, check_profile_seeds
+    from cascade.errors import SimulationError
+    from cascade.models.pretrained import PRETRAINED_DIR
+    from training.heldout import seed_of_scene, training_seeds
+
+    seeds = training_seeds()
+    for name, trained in seeds.items():  # every scene the sidecars name is counted
+        for role in ("coarse", "fine"):
+            sidecar = json.loads((PRETRAINED_DIR / name / f"{role}.json").read_text())
+            scenes = sidecar["provenance"].get("data", {}).get("scenes", {})
+            assert {seed_of_scene(n) for n in scenes} - {None} <= trained
+    # The pairs shipped now were trained on the simulator's seeds 0-39 and 1000-1039.
+    assert seeds["sentinel2-l1c-7"] >= set(range(40))
+    assert seeds["rgbn"] >= set(range(1000, 1040))
+    for profile in [*PROFILES.values(), tiny_bench_profile()]:
+        check_profile_seeds(profile)
+    with pytest.raises(
+        SimulationError, match=r"accuracy suite's scenes use .* 10-12 trained sentinel2"
+    ):
+        check_profile_seeds(replace(PROFILES["full"], seed=10))
+    with pytest.raises(SimulationError, match="1030 trained rgbn"):
+        check_profile_seeds(replace(PROFILES["quick"], seed=1030))
+    from benchmarks import suite
+
+    monkeypatch.setattr(suite, "ABLATION_EVAL_SEED", 701)  # among the ablation's own
+    with pytest.raises(SystemExit, match=r"the ablation evaluates on seeds \[701\]"):
+        Suite.create("quick")

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cascade.cli import main
+from tests import fakes
+from tests.rasters import write_scene_tif, write_tif
 
 
 def test_grid_text_and_json() -> None:
@@ -44,8 +50,10 @@ def test_demo_writes_outputs_and_needs_overwrite(tmp_path: Path) -> None:
     assert (tmp_path / "demo-quicklook.png").stat().st_size > 0
     res = runner.invoke(main, ["demo", "--size", "700", "--out", str(tmp_path)])
     assert res.exit_code == 1
-    assert "already exists; pass overwrite=True (--overwrite)" in res.output
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert (
+        "already exists; pass --overwrite to replace it" in res.output
+    )  # the option, not the parameter
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     res = runner.invoke(main, ["demo", "--size", "700", "--out", str(tmp_path), "--overwrite"])
     assert res.exit_code == 0, res.output
 
@@ -79,3 +87,112 @@ def test_a_command_loads_only_itself() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _runner(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """``cascade ARGS`` in a process of its own, with the stand-in models of the fault suite
+    (``--model`` must name a folder)."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.run(
+        [sys.executable, "-m", "tests.fault_runner", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_info_prints_the_provenance_readably() -> None:
+    res = CliRunner().invoke(main, ["info", "sentinel2-l1c-7"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert max(map(len, lines)) <= 100, max(lines, key=len)
+    assert "provenance   recipe: sentinel2-l1c-7" in lines
+    assert (
+        "               scenes: 40 entries (scene_00000 .. scene_00039): 32 train, 8 val" in lines
+    )
+    assert "                 coarse_accuracy: 0.945" in lines
+
+
+def test_errors_name_the_command_line_options(tmp_path: Path) -> None:
+    scene, _ = fakes.scene_with_mask(100, 120)
+    path = write_scene_tif(tmp_path / "s.tif", scene, names=fakes.BANDS)
+    (tmp_path / "model").mkdir()
+    base = ["mask", str(path), str(tmp_path / "m.tif"), "--model", str(tmp_path / "model")]
+    res = CliRunner().invoke(main, [*base, "--batch-size", "0"])
+    assert res.exit_code == 1
+    assert "Error: --batch-size must be >= 1, got 0" in res.output
+    res = CliRunner().invoke(main, [*base, "--scale", "-1"])
+    assert "Error: --scale must be a positive number" in res.output
+    (tmp_path / "m.tif").write_bytes(b"keep")
+    res = CliRunner().invoke(main, base)
+    assert (
+        f"Error: {tmp_path / 'm.tif'} already exists; pass --overwrite to replace it" in res.output
+    )
+    # From Python the same errors name the parameters.
+    from cascade.engine import EngineConfig
+    from cascade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^batch_size must be >= 1, got 0$"):
+        EngineConfig(batch_size=0)
+
+
+def test_a_scene_without_crs_warns_in_one_line(tmp_path: Path) -> None:
+    scene, _ = fakes.scene_with_mask(100, 120)
+    path = write_tif(tmp_path / "plain.tif", scene, nodata=0, names=fakes.BANDS)
+    (tmp_path / "model").mkdir()
+    res = _runner(["mask", str(path), str(tmp_path / "m.tif"), "--model", str(tmp_path / "model")])
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "CRS" in line or "warn" in line]
+    assert warnings == [f"WARNING cascade: {path} has no CRS; the mask is written without one"]
+
+
+def test_read_errors_carry_gdals_message(tmp_path: Path) -> None:
+    """A scene with broken tiles: GDAL's reason, not 'See previous exception for details'."""
+    import rasterio
+
+    scene, _ = fakes.scene_with_mask(600, 600)
+    path = tmp_path / "broken.tif"
+    profile = {"driver": "GTiff", "tiled": True, "blockxsize": 256, "blockysize": 256}
+    with rasterio.open(
+        path,
+        "w",
+        **profile,
+        compress="deflate",
+        width=600,
+        height=600,
+        count=4,
+        dtype="uint16",
+        nodata=0,
+    ) as dst:
+        dst.write(scene)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 4 : len(data) // 2] = b"\xff" * (len(data) // 2 - len(data) // 4)
+    path.write_bytes(bytes(data))  # the tiles in the middle no longer inflate
+    (tmp_path / "model").mkdir()
+    res = _runner(["mask", str(path), str(tmp_path / "m.tif"), "--model", str(tmp_path / "model")])
+    assert res.returncode == 1
+    (error,) = [line for line in res.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(f"Error: cannot read rows 0..599 of {path}: Read failed: ")
+    assert "See previous exception" not in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+TF_NOISE = ("I0000", "W0000", "E0000", "absl::InitializeLog", "cuInit", "cudart_stub")
+
+
+def test_a_normal_run_prints_no_tensorflow_lines(tmp_path: Path) -> None:
+    """`cascade mask` with a shipped model: TensorFlow's start-up lines only with -v."""
+    root = Path(__file__).resolve().parents[1]
+    sample = root / "sample" / "s2cloudless_scene.tif"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "CASCADE_TF_LOGS")
+    }
+    cascade = Path(sys.executable).with_name("cascade")  # the installed command
+    cmd = [str(cascade), "mask", str(sample), str(tmp_path / "m.tif")]
+    res = subprocess.run([*cmd, "--router", "none"], capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stderr
+    noise = [line for line in res.stderr.splitlines() if any(n in line for n in TF_NOISE)]
+    assert noise == []
+    assert res.stderr.splitlines()[0].startswith("model: shipped sentinel2-l1c-7")

@@ -32,10 +32,26 @@ def test_known_mask_is_reproduced_exactly(height: int, width: int) -> None:
     result = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
     np.testing.assert_array_equal(result.mask, truth)
     assert result.mask.dtype == np.uint8
-    # Only truly mixed cells ran the fine model.
+    # Only truly mixed cells ran the fine model, and the thin cells (less than half of
+    # their core is data: the thin-cell rule of the cascade router).
     classes = pool_labels(truth, g)
-    assert result.routed.sum() == (classes == PARTLY_CLOUDY).sum() == sum(fine_calls)
+    mixed = classes == PARTLY_CLOUDY
+    thin = (valid_share(truth, g) > 0) & (valid_share(truth, g) < 0.5)
+    np.testing.assert_array_equal(result.routed, mixed | thin)
+    assert result.routed.sum() == sum(fine_calls)
     assert result.report["patches_run"] == int(result.routed.sum())
+    assert result.report["routed_by"] == {
+        "router": int(mixed.sum()),
+        "thin_cells": int((thin & ~mixed).sum()),
+    }
+
+
+def valid_share(truth: np.ndarray, g: SceneGeometry) -> np.ndarray:
+    """The share of each cell's core area that is data, counted on the full-size mask."""
+    padded = np.full(g.padded_shape, NODATA, np.uint8)
+    padded[: g.height, : g.width] = truth
+    cells = padded.reshape(g.rows, g.core, g.cols, g.core)
+    return (cells != NODATA).mean(axis=(1, 3))
 
 
 def _patch_baseline(scene: np.ndarray, g: SceneGeometry, fine, threshold: float) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -299,3 +315,59 @@ def test_decide_sweeps_thresholds_without_inference() -> None:
     plain = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
     with pytest.raises(ValueError, match="keep_probabilities=True"):
         plain.mask_at(0.3)
+
+
+def _mean_normalised_model(fine: object) -> object:
+    """The band-0 stand-ins with a per-band mean/std normalisation (raw 1000 -> 0)."""
+    from cascade.engine import CascadeModel
+    from cascade.models.artifacts import Normalization
+
+    norm = Normalization(scale=1e-4, mean=(0.1,) * 4, std=(0.05,) * 4)
+    c, f = fakes.specs()
+    seen: list[np.ndarray] = []
+
+    def coarse(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch)
+        return fakes.band0_coarse()(batch * 0.05 + 0.1)  # as if normalised by scale only
+
+    model = CascadeModel(
+        coarse, fine, c.with_updates(normalization=norm), f.with_updates(normalization=norm)
+    )
+    model.seen = seen  # type: ignore[attr-defined]
+    return model
+
+
+def whole_window_fine(batch: np.ndarray) -> np.ndarray:
+    """A fine stand-in whose every output pixel depends on the whole window (as a U-Net's
+    does): a NaN anywhere in the window makes the whole window NaN."""
+    x = batch[..., 0]
+    context = batch.mean(axis=(1, 2, 3), keepdims=True)[..., 0]
+    p = 1.0 / (1.0 + np.exp(-((x - 6.0) + 0.5 * context)))
+    return np.stack([p, 1 - p], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize(("dtype", "nodata"), [("float32", float("nan")), ("uint16", 0)])
+def test_no_data_never_reaches_the_models(dtype: str, nodata: float) -> None:
+    """Issue 13: 100 No Data pixels in a cell must not change the fine prediction of the rest
+    of it: they are filled with 0 after normalisation (the per-band mean) before the model."""
+    scene, truth = fakes.scene_with_mask(496, 496, seed=8)
+    scene = scene.astype(dtype)
+    rows, cols = np.divmod(np.arange(100) * 7 + 300, 248)  # 100 pixels in cell (0, 0)
+    model = _mean_normalised_model(whole_window_fine)
+    config = EngineConfig(router="all", keep_probabilities=True)
+    filled = scene.copy()
+    filled[:, rows, cols] = 1000  # raw values that normalise to exactly the mean
+    reference = mask_array(filled, model, band_names=fakes.BANDS, nodata=nodata, config=config)
+    holed = scene.copy()
+    holed[:, rows, cols] = nodata
+    res = mask_array(holed, model, band_names=fakes.BANDS, nodata=nodata, config=config)
+    assert res.probabilities is not None
+    assert reference.probabilities is not None
+    rest = np.ones(truth.shape, bool)
+    rest[rows, cols] = False
+    rest &= truth != NODATA
+    np.testing.assert_allclose(res.probabilities[rest], reference.probabilities[rest], atol=1e-6)
+    np.testing.assert_array_equal(res.mask[rest], reference.mask[rest])
+    assert (res.mask[rows, cols] == NODATA).all()  # and they stay No Data
+    for batch in model.seen:  # type: ignore[attr-defined]
+        assert np.isfinite(batch).all()

@@ -65,6 +65,7 @@ def test_mask_scene_writes_georeferenced_cog_and_extras(scene_file, tmp_path: Pa
         assert np.isnan(prob[truth == NODATA]).all()
     with rasterio.open(tmp_path / "grid.tif") as ds:
         assert ds.shape == (3, 3)
+        assert ds.nodata == 3  # the No Data class: cells without any data pixel
         assert ds.transform == TRANSFORM @ TRANSFORM.scale(248, 248)
         np.testing.assert_array_equal(ds.read(1), result.cell_classes)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -85,13 +86,16 @@ def test_outputs_checked_before_any_work(scene_file, tmp_path: Path) -> None:  #
     out = tmp_path / "mask.tif"
     out.write_bytes(b"keep me")
     calls: list = []
-    with pytest.raises(OutputExistsError, match="already exists; pass --overwrite"):
+    # From Python the message names the parameter (the command line names --overwrite).
+    with pytest.raises(OutputExistsError, match="already exists; pass overwrite=True"):
         mask_scene(path, out, oracle_model(truth, calls))
     assert out.read_bytes() == b"keep me"
     assert calls == []
     with pytest.raises(CascadeError, match=r"folder .*missing does not exist"):
         mask_scene(path, tmp_path / "missing" / "m.tif", oracle_model(truth, calls))
-    with pytest.raises(CascadeError, match="outputs must be different files"):
+    with pytest.raises(
+        CascadeError, match=r"the output .*a\.tif and the probabilities .*a\.tif are the same file"
+    ):
         mask_scene(
             path, tmp_path / "a.tif", oracle_model(truth, calls), probabilities=tmp_path / "a.tif"
         )

@@ -162,3 +162,31 @@ def test_batch_without_a_model_uses_the_shipped_pair_for_the_first_scene() -> No
     assert resolve_model_dir("rgbn") == pretrained.PRETRAINED_DIR / "rgbn"
     with pytest.raises(BatchError, match="no model pair given and no scene"):
         resolve_model_dir(None)
+
+
+def test_thin_scenes_and_edge_rows_of_a_clear_scene_are_not_called_cloud() -> None:
+    """Issue 13: the shipped coarse model calls thin cells (1 x 1 and 10 x 300 scenes, a
+    12-row last cell row) Overcast; the thin-cell rule sends them to the fine model."""
+    from cascade.engine import load_cascade_model, mask_array
+    from cascade.io.raster import open_source
+    from tests.conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "s2_l1c_clear_virginia"
+    if not folder.is_dir():
+        pytest.skip(f"the shared data {folder} is absent")
+    model = load_cascade_model(pretrained.PRETRAINED_DIR / "sentinel2-l1c-7")
+    with open_source(folder, resampling="nearest") as src:
+        idx = match_bands(src.band_names, model.bands)
+        block = src.read(idx, 100, 360)[:, :, 100:700]
+    for h, w in [(1, 1), (10, 300), (260, 600)]:
+        scene = np.ascontiguousarray(block[:, :h, :w])
+        res = {
+            router: mask_array(
+                scene, model, band_names=model.bands, nodata=0, config=EngineConfig(router=router)
+            )
+            for router in ("cascade", "all")
+        }
+        np.testing.assert_array_equal(res["cascade"].mask, res["all"].mask)
+        last_row = res["cascade"].mask[(res["cascade"].geometry.rows - 1) * 248 :]
+        assert (last_row == 0).all(), (h, w)  # a clear scene: clear, as the fine model says
+        assert res["cascade"].report["routed_by"]["thin_cells"] >= 1

@@ -216,11 +216,35 @@ def test_real_backgrounds_and_cli(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     index = json.loads((tmp_path / "index.json").read_text())
-    assert [Path(r["files"]["scene"]).name for r in index] == ["scene_00000.tif", "scene_00001.tif"]
-    with rasterio.open(tmp_path / "scene_00001_mask.tif") as ds:
+    # Named apart from the shipped models' scenes (scene_NNNNN), from a held-out seed.
+    names = ["sim-sentinel2-l1c-7-seed100000-000", "sim-sentinel2-l1c-7-seed100000-001"]
+    assert [Path(r["files"]["scene"]).name for r in index] == [f"{n}.tif" for n in names]
+    assert "warning" not in res.output
+    with rasterio.open(tmp_path / f"{names[1]}_mask.tif") as ds:
         assert ds.shape == (300, 350)
     res = CliRunner().invoke(
         main, ["simulate", str(tmp_path), "--height", "300", "--data-dir", str(SHARED_DATA)]
     )
     assert res.exit_code == 1
     assert "already exists" in res.output
+
+
+def test_simulated_scene_names_and_training_seeds(tmp_path: Path) -> None:
+    """Issue 13: held-out scenes are named apart from training scenes, and a run asked for
+    training seeds says so."""
+    from cascade.errors import SimulationError
+    from training.heldout import check_held_out, scene_name, seed_of_scene
+
+    assert scene_name("rgbn", 100_000, 2) == "sim-rgbn-seed100000-002"
+    assert seed_of_scene("sim-rgbn-seed100000-002") == 100_002
+    assert seed_of_scene("scene_01005") == 1005  # how the shipped models' scenes are named
+    assert seed_of_scene("ukis landsat7") is None
+    check_held_out(range(100_000, 100_050))
+    with pytest.raises(SimulationError, match=r"5-6 trained sentinel2-l1c-7 \(0-39\)"):
+        check_held_out([5, 6, 500])
+    res = CliRunner().invoke(
+        main,
+        ["simulate", str(tmp_path), "--seed", "39", "--count", "2", "--data-dir", str(tmp_path)],
+    )
+    assert "warning: these scenes use simulator seeds the shipped models were trained" in res.output
+    assert "39 trained sentinel2-l1c-7" in res.output

@@ -61,7 +61,13 @@ __all__ = ["simulate", "train"]
     show_default=True,
     help="Share of the scene cut off as a No Data corner.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the first scene.")
+@click.option(
+    "--seed",
+    default=100_000,
+    show_default=True,
+    help="Seed of the first scene (scene i gets seed + i). Seeds 0-39 and 1000-1039 made the "
+    "shipped models' training data: a warning says so when these are asked for.",
+)
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False),
@@ -90,13 +96,20 @@ def simulate(
     """Write simulated cloudy scenes with exact and paper-style masks to OUT_DIR.
 
     Each scene is NAME.tif (uint16, reflectance x 10000, 0 = no data), NAME_mask.tif (paper
-    annotation style) and NAME_mask_exact.tif; OUT_DIR/index.json lists them with their
-    settings.
+    annotation style) and NAME_mask_exact.tif, where NAME is sim-PROFILE-seedSEED-III for
+    scene III of the run; OUT_DIR/index.json lists them with their settings.
     """
     import numpy as np
 
+    from cascade.errors import SimulationError
     from cascade.io.files import atomic_output
+    from training.heldout import check_held_out, scene_name
     from training.simulator import random_cloud_config, write_scene
+
+    try:
+        check_held_out(range(seed, seed + count), "these scenes")
+    except SimulationError as exc:
+        click.echo(f"warning: {exc}; do not evaluate the shipped models on them", err=True)
 
     records = []
     for i in range(count):
@@ -112,7 +125,7 @@ def simulate(
             shadows=not no_shadows,
             nodata_wedge=nodata_wedge,
         )
-        name = f"scene_{seed + i:05d}"
+        name = scene_name(profile, seed, i)
         info = write_scene(
             out_dir,
             name,

@@ -34,9 +34,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+# isort: off
+from cascade.models import _tf  # noqa: F401  (first: TensorFlow's start-up, quietly)
 import keras
-import numpy as np
 import tensorflow as tf
+
+# isort: on
+import numpy as np
 
 from cascade.classes import CELL_CLASS_NAMES, CLOUDLESS, OVERCAST
 from cascade.errors import InputArrayError

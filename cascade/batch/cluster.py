@@ -136,8 +136,11 @@ def local_cluster(
         "TF_NUM_INTEROP_THREADS": "1",
         "NUMBA_NUM_THREADS": str(tf_threads),
         "OMP_NUM_THREADS": str(tf_threads),
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        # TensorFlow's start-up lines only where the client shows them (cascade.models._tf).
+        "CASCADE_TF_LOGS": os.environ.get("CASCADE_TF_LOGS", "0"),
     }
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        env["TF_CPP_MIN_LOG_LEVEL"] = os.environ["TF_CPP_MIN_LOG_LEVEL"]
     settings = {
         "distributed.scheduler.allowed-failures": 0,
         "distributed.scheduler.worker-saturation": 1.0,

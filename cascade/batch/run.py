@@ -24,8 +24,15 @@
    output, because the engine writes every file to a temporary name and renames it when
    complete; the scene is submitted again, at most ``retries`` more times. Temporary files
    that a dead worker left behind are removed.
-5. **Report**: ``<out-dir>/batch-report.json`` (written atomically) holds every scene's
-   status, time, patches run, worker, attempts and error, and the totals.
+5. **Report**: ``<out-dir>/batch-report.json`` (written atomically) holds this run's every
+   scene's status, time, patches run, worker, attempts and error, and the totals; earlier
+   runs into the same report are kept under ``history`` (oldest first), and ``latest`` maps
+   every scene any run has seen to its latest status, so that a rerun of one scene keeps the
+   record of the others. A report that cannot be read is moved aside, never overwritten.
+
+Before any work, every output (masks, their reports, the batch report) is checked against
+every input and against the other outputs: one that would overwrite an input or another
+output is refused (:func:`cascade.io.files.check_distinct`), with or without ``overwrite``.
 
 Planning is :mod:`cascade.batch.plan`, one scene's task :mod:`cascade.batch.task`, the cluster
 (the only module that imports Dask) :mod:`cascade.batch.cluster`.
@@ -59,7 +66,7 @@ from cascade.batch.task import (
     resolve_model_dir,
 )
 from cascade.engine import EngineConfig
-from cascade.errors import BatchError
+from cascade.errors import BatchError, CascadeError
 from cascade.io.files import atomic_output
 
 if TYPE_CHECKING:
@@ -129,11 +136,51 @@ class BatchReport:
         }
 
     def write(self, path: str | Path) -> Path:
-        """Write the report as JSON, atomically (replacing an earlier batch's report)."""
+        """Write the report as JSON, atomically, keeping earlier runs' reports in it.
+
+        An existing report at ``path`` becomes the last entry of ``history`` (its own
+        history before it); ``latest`` maps each scene of any run to its latest result.
+        """
+        history = _earlier_runs(Path(path))
+        record = self.to_dict()
+        latest: dict[str, Any] = {}
+        for run in [*history, record]:
+            for s in run.get("scenes", []):
+                if isinstance(s, dict) and "name" in s:
+                    latest[str(s["name"])] = {
+                        "status": s.get("status"),
+                        "run_started_utc": run.get("started_utc"),
+                        "output": s.get("output"),
+                        "error": s.get("error"),
+                    }
+        record |= {"latest": latest, "history": history}
         with atomic_output(path, overwrite=True) as tmp:
-            tmp.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
         self.path = Path(path)
         return self.path
+
+
+def _earlier_runs(path: Path) -> list[dict[str, Any]]:
+    """The runs an existing batch report records, oldest first (none when there is none).
+
+    A file that is not a batch report is moved aside (``NAME.unreadable-STAMP.json``) with
+    a warning rather than overwritten.
+    """
+    if not path.exists():
+        return []
+    try:
+        earlier = json.loads(path.read_text())
+        if not isinstance(earlier, dict) or not isinstance(earlier.get("scenes"), list):
+            raise ValueError("not a batch report")
+    except (OSError, ValueError) as exc:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
+        os.replace(path, aside)
+        log.warning("%s could not be read as a batch report (%s); moved to %s", path, exc, aside)
+        return []
+    history = earlier.pop("history", [])
+    earlier.pop("latest", None)
+    return [*(h for h in history if isinstance(h, dict)), earlier]
 
 
 def _killed_message(exc: BaseException | None, attempts: int) -> str:
@@ -313,11 +360,13 @@ def run_batch(
         raise BatchError(f"retries must be >= 0, got {retries}")
     config = config or EngineConfig()
     jobs = plan_scenes(inputs, out_dir)
+    report_path = Path(report) if report is not None else Path(out_dir) / REPORT_NAME
+    _check_paths(jobs, report_path)
     ref = ModelRef.from_folder(resolve_model_dir(model, jobs[0].input if jobs else None))
     out = _output_folder(out_dir)
     targets = {Path(j.output).name for j in jobs} | {Path(j.report).name for j in jobs}
-    for p in remove_temporaries(out, targets):
-        log.info("removed %s left by an earlier, interrupted batch", p.name)
+    for line in remove_temporaries(out, targets):
+        log.info("%s (an earlier, interrupted batch)", line)
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     t_start = time.perf_counter()
@@ -352,5 +401,20 @@ def run_batch(
         overwrite=overwrite,
         started_utc=started,
     )
-    batch.write(Path(report) if report is not None else out / REPORT_NAME)
+    batch.write(report_path)
     return batch
+
+
+def _check_paths(jobs: Sequence[SceneJob], report: Path) -> None:
+    """Refuse outputs that are inputs or other outputs (see the module docstring)."""
+    from cascade.io.files import check_distinct
+    from cascade.io.scene import scene_inputs
+
+    outputs: dict[str, str | Path] = {"batch report": report}
+    for j in jobs:
+        outputs[f"mask of {j.name}"] = j.output
+        outputs[f"report of {j.name}"] = j.report
+    try:
+        check_distinct(outputs, [p for j in jobs for p in scene_inputs(j.input)])
+    except CascadeError as exc:
+        raise BatchError(str(exc)) from exc

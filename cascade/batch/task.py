@@ -9,12 +9,10 @@ provenance tags match this run is *skipped*, one that differs is left alone and 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -44,9 +42,6 @@ log = logging.getLogger("cascade.batch")
 
 SceneStatus = Literal["ok", "skipped", "failed", "exists-differs"]
 STATUSES: tuple[SceneStatus, ...] = ("ok", "skipped", "failed", "exists-differs")
-
-# atomic_output's temporary names: ".<target>.<random>.tmp" (GDAL may add ".ovr.tmp" to them).
-_TEMPORARY = re.compile(r"^\.(?P<target>.+?(?:_mask\.tif|_mask\.json))\..*\.tmp$")
 
 
 # -- the model ---------------------------------------------------------------------------
@@ -220,17 +215,16 @@ def _output_differences(
     return provenance.identity_differences(tags, expected_tags(job, ref, config, resampling))
 
 
-def remove_temporaries(folder: Path, targets: set[str]) -> list[Path]:
-    """Remove temporary files of ``targets`` (file names) a killed writer left in ``folder``."""
-    removed = []
-    with contextlib.suppress(FileNotFoundError):
-        for entry in os.scandir(folder):
-            m = _TEMPORARY.match(entry.name)
-            if m and m.group("target") in targets and entry.is_file():
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-                    removed.append(Path(entry.path))
-    return removed
+def remove_temporaries(folder: Path, targets: set[str]) -> list[str]:
+    """Clean up what killed writers of ``targets`` (file names in ``folder``) left there.
+
+    The batch owns its outputs, so whatever process on whatever worker left them, they are
+    stale: temporary files are removed and a commit that was cut short is completed
+    (:func:`cascade.io.files.recover_outputs`). Returns what was done, one line each.
+    """
+    from cascade.io.files import recover_outputs
+
+    return recover_outputs([folder / name for name in sorted(targets)], any_owner=True)
 
 
 def _resume(
@@ -269,8 +263,8 @@ def mask_task(
     try:
         if attempt > 1:  # an earlier attempt may have died while writing
             names = {Path(job.output).name, Path(job.report).name}
-            for p in remove_temporaries(Path(job.output).parent, names):
-                log.info("%s: removed %s left by a worker that died", job.name, p.name)
+            for line in remove_temporaries(Path(job.output).parent, names):
+                log.info("%s: %s (a worker that died)", job.name, line)
         differs, report_exists, done = _resume(job, ref, config, overwrite, resampling)
         if done is not None:
             seconds = round(time.perf_counter() - t0, 3)

@@ -3,14 +3,27 @@
 Commands are loaded when they run (``cascade mask`` imports nothing of ``cascade batch``).
 Besides the built-in ones, packages add commands through the ``cascade.commands`` entry-point
 group (the ``training`` package adds ``train`` and ``simulate``), so this package names no
-other package. Every command's library errors are turned into a one-line message and exit
-code 1 in one place, :meth:`CascadeGroup.invoke`.
+other package. What every command shares is in one place, :meth:`CascadeGroup.invoke`:
+
+- library errors (and any other exception) become a one-line ``Error: ...`` and exit code 1
+  (with ``-v`` an unexpected exception shows its traceback);
+- messages name command-line options (``--batch-size``, ``--scale``, ``--overwrite``), not
+  Python parameters (:func:`cascade.errors.option_names`);
+- SIGINT, SIGTERM and SIGHUP interrupt the command alike: what it was writing is removed
+  (outputs are committed only when complete) and it exits with 128 + the signal's number
+  (130, 143, 129); a signal the caller ignores (``nohup``'s SIGHUP) stays ignored;
+- Python warnings are logged as one line each (``WARNING cascade: ...``, hidden by ``-q``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
-import os
+import logging
+import signal
+import threading
+import warnings
+from collections.abc import Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -18,9 +31,34 @@ import click
 
 from cascade import __version__
 from cascade.cli.options import set_log_level
-from cascade.errors import CascadeError
+from cascade.errors import CascadeError, option_names
 
-__all__ = ["ENTRY_POINT_GROUP", "CascadeGroup", "main"]
+__all__ = ["ENTRY_POINT_GROUP", "OPTION_NAMES", "CascadeGroup", "Terminated", "main"]
+
+# Python parameter (or output role) -> how the command line calls it, for messages.
+OPTION_NAMES = {
+    "batch_size": "--batch-size",
+    "input_scale": "--scale",
+    "overwrite": "--overwrite",
+    "threshold": "--threshold",
+    "confidence": "--confidence",
+    "output": "OUTPUT",
+    "probabilities": "--probabilities",
+    "coarse_grid": "--coarse-grid",
+    "report": "--report",
+    "quicklook": "--quicklook",
+}
+# Signals that end a command the way Ctrl-C does (SIGINT raises KeyboardInterrupt itself).
+_INTERRUPTING = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread as an interruption."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
 
 ENTRY_POINT_GROUP = "cascade.commands"
 
@@ -57,11 +95,63 @@ class CascadeGroup(click.Group):
         return _load(target) if target is not None else None
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; the library's errors become a message and exit code 1."""
-        try:
-            return super().invoke(ctx)
-        except (CascadeError, OSError) as exc:
-            raise click.ClickException(str(exc)) from exc
+        """Run the command (see the module docstring for what every command shares)."""
+        with option_names(OPTION_NAMES), _signals_interrupt(), _warnings_logged():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt as exc:
+                signum = getattr(exc, "signum", signal.SIGINT)
+                click.echo(f"Aborted by {signal.Signals(signum).name}.", err=True)
+                raise click.exceptions.Exit(128 + signum) from None
+            except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+                raise
+            except (CascadeError, OSError) as exc:
+                raise click.ClickException(str(exc)) from exc
+            except Exception as exc:
+                if ctx.params.get("verbose"):
+                    raise
+                raise click.ClickException(
+                    f"unexpected {type(exc).__name__}: {exc} (cascade -v shows where)"
+                ) from exc
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` (main thread only),
+    unless they are ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Terminated(signum)
+
+    # A signal the caller ignores stays ignored (nohup's SIGHUP, a background job's SIGINT).
+    previous = {
+        s: signal.signal(s, interrupt)
+        for s in _INTERRUPTING
+        if signal.getsignal(s) is signal.SIG_DFL
+    }
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def _warnings_logged() -> Iterator[None]:
+    """Within the block, a Python warning is one log line (without its source line)."""
+    previous = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        logging.getLogger("cascade").warning("%s", message)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 @click.group(cls=CascadeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,5 +160,4 @@ class CascadeGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Only errors.")
 def main(verbose: int, quiet: bool) -> None:
     """Full-scene cloud masks with a coarse/fine CNN cascade."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     set_log_level(verbose, quiet)

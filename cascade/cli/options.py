@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -35,7 +36,14 @@ def geometry_options(fn: Any) -> Any:
     return fn
 
 
+# With it set to 1, TensorFlow's start-up lines are shown (see cascade.models._tf).
+TF_LOGS_ENV = "CASCADE_TF_LOGS"
+
+
 def set_log_level(verbose: int, quiet: bool) -> None:
+    """Log level from ``-v``/``-q``; ``-v`` also lets TensorFlow's start-up lines through."""
+    if verbose and not quiet:
+        os.environ[TF_LOGS_ENV] = "1"
     level = (
         logging.ERROR
         if quiet

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, name_of
 from cascade.kernels._common import PadMode
-from cascade.routing import Router, get_router
+from cascade.routing import DEFAULT_THIN_CELL_SHARE, Router, get_router
 
 __all__ = ["DEFAULT_STRIP_ROWS", "EngineConfig"]
 
@@ -30,7 +30,10 @@ class EngineConfig:
     pixel; with it, :meth:`CascadeResult.mask_at` re-decides the mask at another threshold
     without inference); ``prefetch``: prepare the next fine batch in a background thread;
     ``input_scale``: TOA reflectance per unit of the input (default: the model's, e.g. 1e-4
-    for Sentinel-2 L1C digital numbers; 1.0 for inputs already in reflectance).
+    for Sentinel-2 L1C digital numbers; 1.0 for inputs already in reflectance);
+    ``thin_cell_share``: with the ``cascade`` router, cells holding valid data in less than
+    this share of their core area go to the fine model whatever the coarse model says (0
+    turns the rule off; see :func:`cascade.routing.thin_cells`).
     """
 
     router: str | Router = "cascade"
@@ -42,21 +45,27 @@ class EngineConfig:
     keep_probabilities: bool = False
     prefetch: bool = True
     input_scale: float | None = None
+    thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"{name_of('batch_size')} must be >= 1, got {self.batch_size}")
         if self.strip_rows < 1:
-            raise ConfigError(f"strip_rows must be >= 1, got {self.strip_rows}")
+            raise ConfigError(f"{name_of('strip_rows')} must be >= 1, got {self.strip_rows}")
         if self.input_scale is not None and not (
             np.isfinite(self.input_scale) and self.input_scale > 0
         ):
             raise ConfigError(
-                f"input_scale must be a positive number (reflectance per input unit, e.g. "
-                f"1e-4 for Sentinel-2 DN), got {self.input_scale}"
+                f"{name_of('input_scale')} must be a positive number (reflectance per input "
+                f"unit, e.g. 1e-4 for Sentinel-2 DN), got {self.input_scale}"
             )
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+            raise ConfigError(f"{name_of('threshold')} must be in (0, 1), got {self.threshold}")
+        if not 0.0 <= self.thin_cell_share <= 1.0:
+            raise ConfigError(
+                f"{name_of('thin_cell_share')} must be in [0, 1] (0: off), got "
+                f"{self.thin_cell_share}"
+            )
         get_router(self.router, confidence=self.confidence)  # validates name and options
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,4 +82,5 @@ class EngineConfig:
             "pad_mode": self.pad_mode,
             "strip_rows": self.strip_rows,
             "input_scale": self.input_scale,
+            "thin_cell_share": self.thin_cell_share,
         }

@@ -54,8 +54,12 @@ def run_report(
     has_data: np.ndarray,
     mask: np.ndarray,
     timings: Mapping[str, float],
+    routed_by: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The run report: versions, model, configuration, routing counts, pixels, timings."""
+    """The run report: versions, model, configuration, routing counts, pixels, timings.
+
+    ``routed_by``: the cells the router routed and each routing rule added, by name.
+    """
     counts = np.bincount(cell_classes.ravel(), minlength=4)
     n_routed = int(routed.sum())
     report: dict[str, Any] = {
@@ -67,6 +71,7 @@ def run_report(
         "cells": g.n_cells,
         "cells_with_data": int(has_data.sum()),
         "patches_run": n_routed,
+        "routed_by": dict(routed_by or {"router": n_routed}),
         "routed_fraction": n_routed / g.n_cells,
         "pixels": {
             "clear": int((mask == CLEAR).sum()),
@@ -108,6 +113,7 @@ def mask_tags(report: Mapping[str, Any], inputs: Sequence[str | Path]) -> dict[s
         "routing": {
             "cells_per_class": report["cells_per_class"],
             "patches_run": report["patches_run"],
+            "routed_by": report.get("routed_by"),
             "cells": report["cells"],
         },
         "inputs": identity["inputs"],

@@ -3,18 +3,21 @@
 ``read -> pool -> coarse -> route -> fine on routed cells -> decide -> write``:
 
 1. The scene is read in strips of rows. Each strip is area-pooled to the coarse resolution
-   (:class:`cascade.kernels.AreaPooler`) and its No Data pixels are noted; the whole scene is
-   never in memory.
-2. The pooled scene is normalised and the coarse model labels every cell Overcast / Partly
-   Cloudy / Cloudless / No Data.
-3. A router picks the cells for the fine model (:mod:`cascade.routing`); cells without a
-   single data pixel are never routed.
+   (:class:`cascade.kernels.AreaPooler`) and its No Data pixels are noted; a data pixel that
+   is not finite is refused; the whole scene is never in memory. The pooled values are
+   checked against the model's input scale (:mod:`cascade.engine.checks`, a warning).
+2. The pooled scene is normalised (0 where a coarse pixel holds no data) and the coarse model
+   labels every cell Overcast / Partly Cloudy / Cloudless / No Data.
+3. A router picks the cells for the fine model (:mod:`cascade.routing`), and with the
+   ``cascade`` router the routing rules add theirs (thin cells: less than half of the core is
+   data); cells without a single data pixel are never routed.
 4. The mask starts as the coarse classes at full resolution (Overcast and Partly Cloudy ->
    cloud, Cloudless -> clear, No Data -> no data). For the routed cells, each cell row's
    strip is read, their 256 x 256 windows are cut out (mirrored at the scene edges),
-   normalised and run through the fine model in batches; a background thread prepares the
-   next batch while the model runs. Cloud probabilities >= the threshold become cloud
-   (:mod:`cascade.engine.decide`), and each window's 248 x 248 core overwrites its cell.
+   normalised, No Data set to 0 (the normalised mean), and run through the fine model in
+   batches; a background thread prepares the next batch while the model runs. Cloud
+   probabilities >= the threshold become cloud (:mod:`cascade.engine.decide`), and each
+   window's 248 x 248 core overwrites its cell.
 5. Pixels that are No Data in the input are No Data in the mask, whatever the models said.
 
 The patch baseline is the router ``all`` through exactly this code, and coarse-only is
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,18 +40,20 @@ import numpy as np
 import numpy.typing as npt
 
 from cascade.bands import match_bands
-from cascade.classes import CELL_CLASS_NAMES, NODATA
-from cascade.engine import provenance, stages
+from cascade.classes import CELL_CLASS_NAMES, NO_DATA, NODATA
+from cascade.engine import checks, provenance, stages
 from cascade.engine.config import EngineConfig
 from cascade.engine.decide import cell_raster, decide, mask_from_classes
 from cascade.engine.source import ArraySource, SceneSource, check_source
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, OutputError
 from cascade.geometry import SceneGeometry
-from cascade.io.files import atomic_output, check_outputs
+from cascade.io.files import OutputSet
 from cascade.models.predictor import CascadeModel, load_cascade_model
-from cascade.routing import get_router
+from cascade.routing import get_router, routing_rules
 
 __all__ = ["CascadeResult", "input_scale", "mask_array", "mask_scene", "run_cascade"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,6 +123,19 @@ def _normalisation(
     return norm.coefficients(len(model.bands))
 
 
+class _Laps:
+    """Per-stage timings of a run."""
+
+    def __init__(self) -> None:
+        self.start = self.t0 = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = now - self.t0
+        self.t0 = now
+
+
 def run_cascade(
     source: SceneSource,
     model: CascadeModel,
@@ -126,41 +145,45 @@ def run_cascade(
 ) -> CascadeResult:
     """Run the cascade on a source (see the module docstring); the core of every entry point.
 
-    ``progress(done, total)`` is called after every fine batch with patch counts.
+    ``progress(done, total)`` is called after every fine batch with patch counts. Logs a
+    warning (and records it in the report) when the scene's values are implausible for the
+    model's input scale (:mod:`cascade.engine.checks`).
     """
     config = config or EngineConfig()
-    t_start = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def lap(name: str, t0: float) -> float:
-        now = time.perf_counter()
-        timings[name] = now - t0
-        return now
-
+    lap = _Laps()
     check_source(source)
     band_idx = match_bands(source.band_names, model.bands)
     g = model.geometry(source.height, source.width)
     router = get_router(config.router, confidence=config.confidence)
+    rules = routing_rules(config.router, thin_cell_share=config.thin_cell_share)
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
     gain, offset = _normalisation(model, config, source)
 
-    t0 = time.perf_counter()
     pooled, nodata_full = stages.read_and_pool(source, band_idx, g, config.strip_rows)
-    has_data = stages.cells_with_data(pooled, g)
-    t0 = lap("read_and_pool", t0)
+    valid_share = stages.cell_valid_share(pooled, g)
+    has_data = valid_share > 0
+    scale = input_scale(source, model, config)
+    warnings = [w for w in [checks.unit_warning(pooled, scale, model.name)] if w]
+    for w in warnings:
+        log.warning("%s", w)
+    lap("read_and_pool")
     coarse_probs = stages.run_coarse(model.coarse, pooled, g, gain, offset, has_data)
     del pooled
-    t0 = lap("coarse", t0)
-    coarse_probs, cell_classes, routed = stages.route(router, coarse_probs, g, has_data)
-    cells = np.argwhere(routed)  # row-major: cell rows are read in order
-    t0 = lap("route", t0)
+    lap("coarse")
+    coarse_probs, cell_classes, routed, routed_by = stages.route(
+        router, coarse_probs, g, valid_share, rules
+    )
+    lap("route")
     mask = mask_from_classes(cell_classes, g)
     probabilities: np.ndarray | None = None
     if config.keep_probabilities:
         cell_cloud = (coarse_probs[..., 0] + coarse_probs[..., 1]).astype(np.float32)
         probabilities = cell_raster(cell_cloud, g)
-    t0 = lap("fill_from_coarse", t0)
-    batches = stages.fine_batches(source, band_idx, g, cells, gain, offset, config)
+    lap("fill_from_coarse")
+    cells = np.argwhere(routed)  # row-major: cell rows are read in order
+    batches = stages.fine_batches(
+        source, band_idx, g, cells, gain, offset, config, nodata=nodata_full
+    )
     predict_s = stages.run_fine(
         model.fine,
         stages.prefetched(batches, config.prefetch),
@@ -171,20 +194,21 @@ def run_cascade(
         progress,
         len(cells),
     )
-    t0 = lap("fine", t0)
-    timings["fine_predict"] = predict_s
+    lap("fine")
+    lap.timings["fine_predict"] = predict_s
     if nodata_full is not None:  # input No Data wins
         mask[nodata_full] = NODATA
         if probabilities is not None:
             probabilities[nodata_full] = np.nan
-    lap("apply_nodata", t0)
-    timings["total"] = time.perf_counter() - t_start
+    lap("apply_nodata")
+    lap.timings["total"] = time.perf_counter() - lap.start
 
     record = provenance.config_record(config, threshold, getattr(source, "resampling", None))
     report = provenance.run_report(
-        g, model.describe(), record, cell_classes, routed, has_data, mask, timings
+        g, model.describe(), record, cell_classes, routed, has_data, mask, lap.timings, routed_by
     )
-    report["input_scale"] = input_scale(source, model, config)
+    report["input_scale"] = scale
+    report["warnings"] = warnings
     return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
 
 
@@ -231,41 +255,61 @@ def mask_scene(
     list of them (see :func:`cascade.io.scene.open_scene`). ``probabilities`` (float32
     cloud probability), ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report``
     (JSON) and ``quicklook`` (PNG: natural colour beside the mask) are written too when
-    given. Every output is checked before any work starts and written atomically; existing
-    files need ``overwrite``.
+    given.
+
+    Every output is checked before any work starts (and before the model loads): an output
+    that is an input or another output is refused, existing ones need ``overwrite``. All of
+    them are written to temporary files and renamed together at the end
+    (:class:`cascade.io.files.OutputSet`): an error or an interruption leaves none of them
+    and every existing file as it was.
     """
-    from cascade.io.scene import open_scene
+    from cascade.io.scene import open_scene, scene_inputs
 
     config = config or EngineConfig()
     if probabilities is not None and not config.keep_probabilities:
         config = dataclasses.replace(config, keep_probabilities=True)
-    named = (output, probabilities, coarse_grid, report, quicklook)
-    outputs = check_outputs(
-        [p for p in named if p is not None], overwrite=overwrite, hint="--overwrite"
+    named = {
+        "output": output,
+        "probabilities": probabilities,
+        "coarse_grid": coarse_grid,
+        "report": report,
+        "quicklook": quicklook,
+    }
+    outs = OutputSet(
+        {role: p for role, p in named.items() if p is not None},
+        inputs=scene_inputs(inputs),
+        overwrite=overwrite,
     )
-    with open_scene(inputs, resampling=resampling) as source:
-        product = getattr(source, "product", None)
-        if product is not None:  # before the models are built: a product they cannot take
-            product.check_model(*_bands_and_name(model))
-        if not isinstance(model, CascadeModel):
-            model = load_cascade_model(model, batch_size=config.batch_size)
-        result = run_cascade(source, model, config, progress=progress)
-        if product is not None:
-            result.report["product"] = product.to_dict()
-        t0 = time.perf_counter()
-        _write_rasters(result, source, output, probabilities, coarse_grid, overwrite)
-        result.report["timings_s"]["write"] = round(time.perf_counter() - t0, 4)
-        result.report["inputs"] = [str(p) for p in source.paths]
-        result.report["outputs"] = [str(p) for p in outputs]
-    if quicklook is not None:
-        from cascade.io.quicklook import write_quicklook
+    with outs:
+        for line in outs.recovered:
+            log.info("%s", line)
+        with open_scene(inputs, resampling=resampling) as source:
+            product = getattr(source, "product", None)
+            if product is not None:  # before the models are built: a product they cannot take
+                product.check_model(*_bands_and_name(model))
+            if not isinstance(model, CascadeModel):
+                model = load_cascade_model(model, batch_size=config.batch_size)
+            result = run_cascade(source, model, config, progress=progress)
+            if product is not None:
+                result.report["product"] = product.to_dict()
+            t0 = time.perf_counter()
+            _write_rasters(result, source, outs)
+            result.report["timings_s"]["write"] = round(time.perf_counter() - t0, 4)
+            result.report["inputs"] = [str(p) for p in source.paths]
+            result.report["outputs"] = [str(p) for p in outs.targets.values()]
+        if quicklook is not None:
+            from cascade.io.quicklook import write_quicklook
 
-        write_quicklook(
-            quicklook, inputs, result, model.bands, resampling=resampling, overwrite=overwrite
-        )
-    if report is not None:
-        with atomic_output(report, overwrite=overwrite) as tmp:
-            tmp.write_text(json.dumps(result.report, indent=2) + "\n")
+            write_quicklook(
+                quicklook,
+                inputs,
+                result,
+                model.bands,
+                resampling=resampling,
+                into=outs.temp("quicklook"),
+            )
+        if report is not None:
+            _write_text(report, outs.temp("report"), json.dumps(result.report, indent=2) + "\n")
     return result
 
 
@@ -278,46 +322,49 @@ def _bands_and_name(model: CascadeModel | str | Path) -> tuple[list[str], str]:
     return list(ModelSpec.read(Path(model) / "fine.json").bands), Path(model).name
 
 
-def _write_rasters(
-    result: CascadeResult,
-    source: Any,
-    output: str | Path,
-    probabilities: str | Path | None,
-    coarse_grid: str | Path | None,
-    overwrite: bool,
-) -> None:
+def _write_text(path: str | Path, into: Path, text: str) -> None:
+    try:
+        into.write_text(text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
     """The mask and the optional probability and class-grid rasters, tagged alike."""
     from cascade.io import raster
 
     tags = provenance.mask_tags(result.report, source.paths)
-    georef = {"crs": source.crs, "overwrite": overwrite}
+    targets = outs.targets
     raster.write_raster(
-        output,
+        targets["output"],
         result.mask,
+        crs=source.crs,
         transform=source.transform,
         nodata=NODATA,
         tags=tags,
         descriptions=["cloud_mask"],
-        **georef,
+        into=outs.temp("output"),
     )
-    if probabilities is not None and result.probabilities is not None:
+    if "probabilities" in targets and result.probabilities is not None:
         raster.write_raster(
-            probabilities,
+            targets["probabilities"],
             result.probabilities,
+            crs=source.crs,
             transform=source.transform,
             nodata=float("nan"),
             tags=tags,
             descriptions=["cloud_probability"],
             overview_resampling="average",
-            **georef,
+            into=outs.temp("probabilities"),
         )
-    if coarse_grid is not None:
+    if "coarse_grid" in targets:
         raster.write_raster(
-            coarse_grid,
+            targets["coarse_grid"],
             result.cell_classes,
+            crs=source.crs,
             transform=raster.scaled_transform(source.transform, result.geometry.core),
-            nodata=None,
+            nodata=NO_DATA,  # cells without any data pixel
             tags=tags | {"classes": ", ".join(f"{i} {n}" for i, n in enumerate(CELL_CLASS_NAMES))},
             descriptions=["coarse_class"],
-            **georef,
+            into=outs.temp("coarse_grid"),
         )

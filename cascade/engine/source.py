@@ -109,16 +109,39 @@ def check_source(source: SceneSource) -> None:
 
 
 def strip_nodata(source: SceneSource, strip: np.ndarray, r0: int, r1: int) -> np.ndarray:
-    """No Data pixels of a strip; raises for NaN in pixels that are otherwise data."""
+    """No Data pixels of a strip; raises for non-finite values in pixels that are data.
+
+    A pixel is No Data when every band equals the source's nodata value (NaN and +-inf may
+    be that value) or where its mask band says so. Any other pixel is data, and a data pixel
+    must be finite in every band: NaN or +-inf there would reach the models (one +inf makes
+    the whole coarse input non-finite), so it is refused with its position.
+    """
     explicit = source.read_nodata(r0, r1)
     nd = explicit if explicit is not None else nodata_mask(strip, source.nodata)
     if strip.dtype.kind == "f":
-        nan_pixels = np.isnan(strip).any(axis=0) & ~nd
-        if nan_pixels.any():
-            rows, cols = np.nonzero(nan_pixels)
-            raise InputArrayError(
-                f"scene has NaN values in {rows.size} data pixel(s), first at row "
-                f"{r0 + rows[0]}, column {cols[0]}; declare NaN as the nodata value (then a "
-                "pixel is No Data when all its bands are NaN) or fill the NaNs"
-            )
+        finite = np.isfinite(strip)
+        bad = ~finite.all(axis=0) & ~nd
+        if bad.any():
+            raise InputArrayError(_nonfinite_message(strip, finite, bad, r0))
     return nd
+
+
+def _nonfinite_message(strip: np.ndarray, finite: np.ndarray, bad: np.ndarray, r0: int) -> str:
+    rows, cols = np.nonzero(bad)
+    values = strip[:, bad][~finite[:, bad]]
+    kinds = [
+        name
+        for name, found in (
+            ("NaN", np.isnan(values).any()),
+            ("+inf", (values == np.inf).any()),
+            ("-inf", (values == -np.inf).any()),
+        )
+        if found
+    ]
+    band = int(np.flatnonzero(~finite[:, rows[0], cols[0]])[0])
+    return (
+        f"scene has {'/'.join(kinds)} values in {rows.size} data pixel(s), first at row "
+        f"{r0 + rows[0]}, column {cols[0]} (band {band + 1}); a data pixel must be finite in "
+        "every band: declare the value as nodata (then a pixel is No Data when all its "
+        "bands hold it) or replace those values"
+    )

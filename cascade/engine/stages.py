@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -29,9 +29,10 @@ from cascade.kernels import (
     window_index_maps,
 )
 from cascade.models.predictor import Predictor
-from cascade.routing import Router, check_routing
+from cascade.routing import Router, RoutingRule, check_routing
 
 __all__ = [
+    "cell_valid_share",
     "coarse_input",
     "data_cells_have_data",
     "read_and_pool",
@@ -77,11 +78,20 @@ def read_and_pool(
     return pooler.result(), nodata_full
 
 
+def cell_valid_share(pooled: PooledScene, g: SceneGeometry) -> npt.NDArray[np.float64]:
+    """``(rows, cols)``: the share of each cell's core area that is valid scene data.
+
+    Exact, because pooling weighs every scene pixel by its area: 1 for a cell inside the
+    scene without No Data, 32 / 248 for the last cell row of a scene that is 32 pixels into
+    it, 0 for a cell without any data pixel.
+    """
+    s = g.stride
+    return pooled.valid_fraction.reshape(g.rows, s, g.cols, s).mean(axis=(1, 3), dtype=np.float64)
+
+
 def cells_with_data(pooled: PooledScene, g: SceneGeometry) -> npt.NDArray[np.bool_]:
     """``(rows, cols)``: True for cells holding at least one data pixel."""
-    s = g.stride
-    cell_valid = pooled.valid_fraction.reshape(g.rows, s, g.cols, s).mean(axis=(1, 3))
-    return cell_valid > 0
+    return cell_valid_share(pooled, g) > 0
 
 
 def run_coarse(
@@ -128,13 +138,29 @@ def data_cells_have_data(probs: np.ndarray, has_data: np.ndarray) -> npt.NDArray
 
 
 def route(
-    router: Router, coarse_probs: np.ndarray, g: SceneGeometry, has_data: np.ndarray
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
-    """Step 3: ``(coarse probabilities, cell classes, routed cells)``; empty cells never go."""
+    router: Router,
+    coarse_probs: np.ndarray,
+    g: SceneGeometry,
+    valid_share: np.ndarray,
+    rules: Mapping[str, RoutingRule] | None = None,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.bool_], dict[str, int]]:
+    """Step 3: ``(coarse probabilities, cell classes, routed cells, routed by)``.
+
+    The router picks cells, then each routing rule (:mod:`cascade.routing`) adds its own;
+    ``routed by`` counts the cells each added (``"router"`` first). Cells without data
+    never go.
+    """
+    has_data = valid_share > 0
     probs = data_cells_have_data(coarse_probs, has_data)
     cell_classes = probs.argmax(axis=-1).astype(np.uint8)
     routed = check_routing(router(probs), g.grid_shape) & has_data
-    return probs, cell_classes, routed
+    routed_by = {"router": int(routed.sum())}
+    for name, rule in (rules or {}).items():
+        extra = check_routing(rule(probs, valid_share), g.grid_shape, f"routing rule {name!r}")
+        extra = extra & has_data & ~routed
+        routed_by[name] = int(extra.sum())
+        routed |= extra
+    return probs, cell_classes, routed, routed_by
 
 
 def prefetched(items: Iterator[Any], enabled: bool) -> Iterator[Any]:
@@ -183,22 +209,32 @@ def fine_batches(
     gain: np.ndarray,
     offset: np.ndarray,
     config: EngineConfig,
+    nodata: np.ndarray | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Normalised windows of ``cells`` in batches, reading one strip per cell row."""
+    """Normalised windows of ``cells`` in batches, reading one strip per cell row.
+
+    ``nodata``: the scene's ``(height, width)`` No Data mask, if it has any. No Data pixels
+    (and the fill of ``pad_mode="constant"``) are set to 0 after normalisation (the training
+    data's per-band mean, where the sidecar has one): whatever value marks them (NaN, 0,
+    65535) never reaches the model.
+    """
     pending_cells: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     n_pending = 0
-    fill = 0.0 if source.nodata is None or np.isnan(source.nodata) else float(source.nodata)
     for row in np.unique(cells[:, 0]) if len(cells) else []:
         row_cells = cells[cells[:, 0] == row]
         rows, cols = window_index_maps(g, row_cells, mode=config.pad_mode)
         used = rows[rows >= 0]
         lo, hi = int(used.min()), int(used.max()) + 1
-        strip = source.read(band_idx, lo, hi)
         local = np.where(rows >= 0, rows - lo, -1)
-        windows = extract_windows(strip, local, cols, fill=fill, dtype=np.float32)
-        windows *= gain
-        windows += offset
+        windows = normalised_windows(
+            source.read(band_idx, lo, hi),
+            None if nodata is None else nodata[lo:hi],
+            local,
+            cols,
+            gain,
+            offset,
+        )
         pending_cells.append(row_cells)
         pending.append(windows)
         n_pending += len(row_cells)
@@ -211,6 +247,27 @@ def fine_batches(
             n_pending -= config.batch_size
     if n_pending:
         yield np.concatenate(pending_cells), np.concatenate(pending)
+
+
+def normalised_windows(
+    strip: np.ndarray,
+    nodata: np.ndarray | None,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    gain: np.ndarray,
+    offset: np.ndarray,
+) -> npt.NDArray[np.float32]:
+    """Windows ``(n, patch, patch, bands)`` of a strip by index maps (-1: fill), normalised,
+    0 at No Data (``nodata``: the strip's mask, or None) and at fill."""
+    windows = extract_windows(strip, rows, cols, fill=0, dtype=np.float32)
+    windows *= gain
+    windows += offset
+    empty = (rows < 0)[:, :, np.newaxis] | (cols < 0)[:, np.newaxis, :]
+    if nodata is not None:
+        nd = extract_windows(nodata[np.newaxis].view(np.uint8), rows, cols, fill=1)
+        empty |= nd[..., 0].astype(bool)
+    windows[empty] = 0.0
+    return windows
 
 
 def run_fine(

@@ -73,15 +73,30 @@ def quicklook(
     return np.concatenate([base, gap, over], axis=1).astype(np.uint8)
 
 
-def write_png(path: str | Path, picture: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Write an ``(H, W, 3)`` uint8 picture as a PNG, atomically."""
-    import imageio.v3 as iio
-
+def write_png(
+    path: str | Path, picture: np.ndarray, *, overwrite: bool = False, into: Path | None = None
+) -> Path:
+    """Write an ``(H, W, 3)`` uint8 picture as a PNG, atomically (``into``: the temporary
+    file of an :class:`cascade.io.files.OutputSet` to write instead, which commits it)."""
     from cascade.io.files import atomic_output
 
+    if into is not None:
+        _png(path, into, picture)
+        return Path(path)
     with atomic_output(Path(path), overwrite=overwrite) as tmp:
-        iio.imwrite(tmp, picture, extension=".png")
+        _png(path, tmp, picture)
     return Path(path)
+
+
+def _png(path: str | Path, into: Path, picture: np.ndarray) -> None:
+    import imageio.v3 as iio
+
+    from cascade.errors import OutputError
+
+    try:
+        iio.imwrite(into, picture, extension=".png")
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def write_quicklook(
@@ -92,8 +107,10 @@ def write_quicklook(
     *,
     resampling: str = "bilinear",
     overwrite: bool = False,
+    into: Path | None = None,
 ) -> Path:
-    """The PNG of :func:`quicklook` for a masked scene (``result``: its ``CascadeResult``).
+    """The PNG of :func:`quicklook` for a masked scene (``result``: its ``CascadeResult``;
+    ``into``: see :func:`write_png`).
 
     The scene's red, green and blue bands (found among ``model_bands`` by name or alias) are
     read in strips, decimated to at most 1024 pixels a side.
@@ -121,4 +138,4 @@ def write_quicklook(
         np.argwhere(result.routed),
         result.geometry.core / step,
     )
-    return write_png(path, picture, overwrite=overwrite)
+    return write_png(path, picture, overwrite=overwrite, into=into)

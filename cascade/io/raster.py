@@ -5,8 +5,10 @@ engine never loads a whole scene. :class:`RasterSource` reads a multi-band GeoTI
 single-band files at mixed resolutions (Sentinel-2 style, 10/20/60 m), the coarser ones
 resampled onto the finest grid on the fly through GDAL warped VRTs. Whole small rasters
 (dataset files) are read by :func:`read_raster`. Every GeoTIFF is written by one writer,
-:func:`raster_writer` (strip by strip; Cloud-Optimized or plain tiled), written atomically
-(temporary file, then rename); :func:`write_raster` writes a whole array with it.
+:func:`raster_writer` (strip by strip; Cloud-Optimized or plain tiled), atomically or into an
+:class:`cascade.io.files.OutputSet`; :func:`write_raster` writes a whole array with it. Errors
+of rasterio and GDAL become :class:`~cascade.errors.InputError` or
+:class:`~cascade.errors.OutputError` with GDAL's own reason.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL errors; not RasterioError subclasses
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
@@ -31,8 +33,9 @@ from rasterio.transform import Affine, from_bounds, from_origin
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window as RioWindow
 
-from cascade.errors import InputError, OutputError
+from cascade.errors import InputError, OutputError, chained_message
 from cascade.io.files import atomic_output
+from cascade.io.geotiff import Layout, RasterData, geotiff_profile
 from cascade.io.names import RASTER_SUFFIXES, band_name_from_path, input_paths
 
 __all__ = [
@@ -54,14 +57,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# What reading a raster can raise: rasterio's errors and GDAL's (CPLE_*).
+READ_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError)
+
 
 def _open(path: Path) -> Any:
     if not path.exists() and not str(path).startswith("/vsi"):  # /vsizip/{archive}/member
         raise InputError(f"input {path} does not exist")
     try:
         return rasterio.open(path)
-    except RasterioError as exc:
-        raise InputError(f"cannot read {path} as a raster: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read {path} as a raster: {chained_message(exc)}") from exc
 
 
 @dataclass
@@ -101,9 +107,10 @@ class RasterSource:
                 for i, b in enumerate(bands):
                     reader, index = self._readers[b]
                     reader.read(index, window=window, out=out[i])
-        except RasterioError as exc:
+        except READ_ERRORS as exc:
             raise InputError(
-                f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: {exc}"
+                f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: "
+                f"{chained_message(exc)}"
             ) from exc
         return out
 
@@ -114,8 +121,10 @@ class RasterSource:
         window = RioWindow(0, row_start, self.width, row_stop - row_start)
         try:
             return np.asarray(self._mask_reader.dataset_mask(window=window) == 0)
-        except RasterioError as exc:
-            raise InputError(f"cannot read the mask of {self.describe()}: {exc}") from exc
+        except READ_ERRORS as exc:
+            raise InputError(
+                f"cannot read the mask of {self.describe()}: {chained_message(exc)}"
+            ) from exc
 
     def describe(self) -> str:
         return str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0].parent}/"
@@ -292,112 +301,9 @@ def scaled_transform(transform: Affine, factor: int) -> Affine:
     return transform @ Affine.scale(factor, factor)
 
 
-Layout = Literal["cog", "tiled"]
-
-
-class RasterWriter:
-    """An open GeoTIFF being written (see :func:`raster_writer`): write strips of rows."""
-
-    def __init__(self, dataset: Any, path: Path) -> None:
-        self._ds = dataset
-        self.path = path
-
-    def write(self, array: np.ndarray, row_start: int = 0) -> None:
-        """Write ``(rows, width)`` or ``(bands, rows, width)`` starting at ``row_start``."""
-        arr = array if array.ndim == 3 else array[np.newaxis]
-        window = RioWindow(0, row_start, arr.shape[2], arr.shape[1])
-        try:
-            self._ds.write(arr, window=window)
-        except RasterioError as exc:
-            raise OutputError(f"cannot write {self.path}: {exc}") from exc
-
-
-@contextlib.contextmanager
-def raster_writer(
-    path: str | os.PathLike[str],
-    *,
-    height: int,
-    width: int,
-    count: int,
-    dtype: Any,
-    crs: Any,
-    transform: Affine,
-    nodata: float | None,
-    tags: dict[str, Any] | None = None,
-    descriptions: Sequence[str] | None = None,
-    overwrite: bool = False,
-    layout: Layout = "cog",
-    overview_resampling: str = "nearest",
-) -> Iterator[RasterWriter]:
-    """The one GeoTIFF writer: deflate-compressed 512 x 512 tiles, written atomically.
-
-    ``layout="cog"``: a Cloud-Optimized GeoTIFF with overviews (made by GDAL when the writer
-    closes, from a temporary copy); ``"tiled"``: a plain tiled GeoTIFF, for large rasters
-    written strip by strip (simulated scenes) where the copy would cost. ``tags`` values that
-    are not strings are stored as JSON; ``descriptions`` name the bands.
-    """
-    dt = np.dtype(dtype)
-    profile: dict[str, Any] = {
-        "width": width,
-        "height": height,
-        "count": count,
-        "dtype": dt.name,
-        "crs": crs,
-        "transform": transform,
-        "nodata": nodata,
-        "compress": "deflate",
-    }
-    if layout == "cog":
-        profile |= {"driver": "COG", "blocksize": 512, "overview_resampling": overview_resampling}
-    else:
-        profile |= {"driver": "GTiff", "tiled": True, "blockxsize": 512, "blockysize": 512}
-    if dt.kind == "f":
-        profile["predictor"] = 3
-    str_tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()}
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        try:
-            with rasterio.open(tmp, "w", **profile) as dst:
-                if str_tags:
-                    dst.update_tags(**str_tags)
-                for i, d in enumerate(descriptions or (), start=1):
-                    dst.set_band_description(i, d)
-                yield RasterWriter(dst, Path(path))
-        except RasterioError as exc:
-            raise OutputError(f"cannot write {path}: {exc}") from exc
-
-
-def write_raster(
-    path: str | Path,
-    array: np.ndarray,
-    *,
-    crs: Any,
-    transform: Affine,
-    nodata: float | None,
-    tags: dict[str, Any] | None = None,
-    descriptions: Sequence[str] | None = None,
-    overwrite: bool = False,
-    overview_resampling: str = "nearest",
-    layout: Layout = "cog",
-) -> Path:
-    """Write ``(height, width)`` or ``(bands, height, width)`` with :func:`raster_writer`."""
-    arr = array if array.ndim == 3 else array[np.newaxis]
-    with raster_writer(
-        path,
-        height=arr.shape[1],
-        width=arr.shape[2],
-        count=arr.shape[0],
-        dtype=arr.dtype,
-        crs=crs,
-        transform=transform,
-        nodata=nodata,
-        tags=tags,
-        descriptions=descriptions,
-        overwrite=overwrite,
-        layout=layout,
-        overview_resampling=overview_resampling,
-    ) as writer:
-        writer.write(arr)
-    return Path(path)
+# What writing a raster can raise: rasterio's errors, GDAL's (CPLE_*, not RasterioError
+# subclasses) and the OS's (disk full).
+WRITE_ERRORS: tuple[type[BaseException], ...] = (RasterioError, CPLE_BaseError, OSError)
 
 
 def utm_transform(pixel_size: float = 10.0) -> tuple[str, Affine]:
@@ -408,33 +314,6 @@ def utm_transform(pixel_size: float = 10.0) -> tuple[str, Affine]:
 def resampling_names() -> list[str]:
     """The resampling methods :func:`open_source` accepts."""
     return [r.name for r in Resampling]
-
-
-@dataclass(frozen=True)
-class RasterData:
-    """A whole raster read into memory by :func:`read_raster`.
-
-    ``data`` ``(bands, height, width)``; ``crs`` and ``transform`` (None when the file is
-    not georeferenced); ``valid`` ``(height, width)`` bool, False where the dataset's mask
-    (nodata value or mask band) says No Data; ``descriptions`` the band names (None where
-    unnamed); ``tags`` the dataset tags.
-    """
-
-    path: Path
-    data: np.ndarray
-    crs: Any
-    transform: Affine | None
-    valid: npt.NDArray[np.bool_]
-    descriptions: tuple[str | None, ...]
-    tags: dict[str, str]
-
-    @property
-    def count(self) -> int:
-        return int(self.data.shape[0])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return int(self.data.shape[1]), int(self.data.shape[2])
 
 
 def read_raster(path: str | Path, *, band: int | None = None) -> RasterData:
@@ -460,8 +339,8 @@ def read_raster(path: str | Path, *, band: int | None = None) -> RasterData:
                 descriptions=tuple(d if d else None for d in ds.descriptions),
                 tags={str(k): str(v) for k, v in ds.tags().items()},
             )
-        except RasterioError as exc:
-            raise InputError(f"cannot read {p} as a raster: {exc}") from exc
+        except READ_ERRORS as exc:
+            raise InputError(f"cannot read {p} as a raster: {chained_message(exc)}") from exc
         finally:
             ds.close()
 
@@ -493,7 +372,126 @@ def read_tags(path: str | Path) -> dict[str, str]:
     ds = _open(Path(path))
     try:
         return {str(k): str(v) for k, v in ds.tags().items()}
-    except RasterioError as exc:
-        raise InputError(f"cannot read the tags of {path}: {exc}") from exc
+    except READ_ERRORS as exc:
+        raise InputError(f"cannot read the tags of {path}: {chained_message(exc)}") from exc
     finally:
         ds.close()
+
+
+class RasterWriter:
+    """An open GeoTIFF being written (see :func:`raster_writer`): write strips of rows."""
+
+    def __init__(self, dataset: Any, path: Path) -> None:
+        self._ds = dataset
+        self.path = path
+
+    def write(self, array: np.ndarray, row_start: int = 0) -> None:
+        """Write ``(rows, width)`` or ``(bands, rows, width)`` starting at ``row_start``."""
+        arr = array if array.ndim == 3 else array[np.newaxis]
+        window = RioWindow(0, row_start, arr.shape[2], arr.shape[1])
+        try:
+            self._ds.write(arr, window=window)
+        except WRITE_ERRORS as exc:
+            raise OutputError(f"cannot write {self.path}: {chained_message(exc)}") from exc
+
+
+@contextlib.contextmanager
+def _written(
+    path: Path, into: Path, profile: dict[str, Any], tags: dict[str, str], descriptions: Any
+) -> Iterator[RasterWriter]:
+    """Write the GeoTIFF ``into`` (a temporary file); errors name ``path``."""
+    try:
+        with warnings.catch_warnings():
+            if profile.get("crs") is None:  # the reader has warned about the missing CRS
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            dataset = rasterio.open(into, "w", **profile)
+        with dataset as dst:
+            if tags:
+                dst.update_tags(**tags)
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, d)
+            yield RasterWriter(dst, path)
+    except OutputError:
+        raise
+    except WRITE_ERRORS as exc:
+        raise OutputError(f"cannot write {path}: {chained_message(exc)}") from exc
+
+
+@contextlib.contextmanager
+def raster_writer(
+    path: str | os.PathLike[str],
+    *,
+    height: int,
+    width: int,
+    count: int,
+    dtype: Any,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    tags: dict[str, Any] | None = None,
+    descriptions: Sequence[str] | None = None,
+    overwrite: bool = False,
+    layout: Layout = "cog",
+    overview_resampling: str = "nearest",
+    into: Path | None = None,
+) -> Iterator[RasterWriter]:
+    """The one GeoTIFF writer: deflate-compressed 512 x 512 tiles, written atomically.
+
+    ``layout="cog"``: a Cloud-Optimized GeoTIFF with overviews (made by GDAL when the writer
+    closes, from a temporary copy); ``"tiled"``: a plain tiled GeoTIFF, for large rasters
+    written strip by strip (simulated scenes) where the copy would cost. ``tags`` values that
+    are not strings are stored as JSON; ``descriptions`` name the bands. ``into``: a
+    temporary file of an :class:`cascade.io.files.OutputSet` to write instead (that set
+    commits it to ``path``); without it the file is written to its own temporary name and
+    renamed to ``path`` when complete. Write errors raise :class:`OutputError`.
+    """
+    profile = geotiff_profile(
+        height, width, count, dtype, crs, transform, nodata, layout, overview_resampling
+    )
+    str_tags = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()}
+    if into is not None:
+        with _written(Path(path), into, profile, str_tags, descriptions) as writer:
+            yield writer
+        return
+    with (
+        atomic_output(path, overwrite=overwrite) as tmp,
+        _written(Path(path), tmp, profile, str_tags, descriptions) as writer,
+    ):
+        yield writer
+
+
+def write_raster(
+    path: str | Path,
+    array: np.ndarray,
+    *,
+    crs: Any,
+    transform: Affine,
+    nodata: float | None,
+    tags: dict[str, Any] | None = None,
+    descriptions: Sequence[str] | None = None,
+    overwrite: bool = False,
+    overview_resampling: str = "nearest",
+    layout: Layout = "cog",
+    into: Path | None = None,
+) -> Path:
+    """Write ``(height, width)`` or ``(bands, height, width)`` with :func:`raster_writer`
+    (``into``: the temporary file of an output set to write to, see there)."""
+    arr = array if array.ndim == 3 else array[np.newaxis]
+    with raster_writer(
+        path,
+        height=arr.shape[1],
+        width=arr.shape[2],
+        count=arr.shape[0],
+        dtype=arr.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+        tags=tags,
+        descriptions=descriptions,
+        overwrite=overwrite,
+        layout=layout,
+        overview_resampling=overview_resampling,
+        into=into,
+    ) as writer:
+        writer.write(arr)
+    return Path(path)

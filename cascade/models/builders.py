@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# isort: off
+from cascade.models import _tf  # noqa: F401  (first: TensorFlow's start-up, quietly)
 import keras
+
+# isort: on
 import numpy as np
 
 from cascade.classes import CELL_CLASS_NAMES

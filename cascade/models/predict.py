@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# isort: off
+from cascade.models import _tf  # noqa: F401  (first: TensorFlow's start-up, quietly)
 import keras
-import numpy as np
 import tensorflow as tf
+
+# isort: on
+import numpy as np
 
 from cascade.models.artifacts import PairSpecs, load_pair_specs
 from cascade.models.builders import load_model
