@@ -12,7 +12,11 @@ valid share (the part of its core area that is valid scene data, ``(rows, cols)`
 and returns a boolean grid. :func:`thin_cells` is the first: a cell that is mostly completion
 padding or No Data (the last cell row of a scene whose height is not a multiple of 248, a
 1-pixel scene) gives the coarse model mostly padding to look at, so its answer for such a
-cell is not trusted and the fine model decides. :func:`routing_rules` says which rules a run
+cell is not trusted and the fine model decides. :func:`uncertain_cells` is the second: a cell
+whose top coarse probability is below a confidence level the run asks for (``confidence``;
+:data:`DEFAULT_CONFIDENCE`, 0, leaves the rule off) is one the coarse model is unsure of, so
+the fine model decides that one too: it keeps an unsure coarse class from painting a whole cell
+cloud or clear, at the cost of more fine windows. :func:`routing_rules` says which rules a run
 applies: none for ``all`` (it routes every cell anyway), ``none`` (coarse only, by
 definition) and callables (their author decides).
 """
@@ -30,6 +34,7 @@ from cascade.classes import PARTLY_CLOUDY
 from cascade.errors import ConfigError, name_of
 
 __all__ = [
+    "DEFAULT_CONFIDENCE",
     "DEFAULT_THIN_CELL_SHARE",
     "ROUTERS",
     "Router",
@@ -40,6 +45,7 @@ __all__ = [
     "route_none",
     "routing_rules",
     "thin_cells",
+    "uncertain_cells",
 ]
 
 Router = Callable[[np.ndarray], np.ndarray]
@@ -48,6 +54,9 @@ RoutingRule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 # Cells with less than this share of their core in valid data go to the fine model.
 DEFAULT_THIN_CELL_SHARE = 0.5
+# Cells whose top coarse probability is below this go to the fine model: 0, off by default
+# (the paper's routing); docs/engine.md gives what a level costs on a full scene.
+DEFAULT_CONFIDENCE = 0.0
 
 
 def route_cascade(
@@ -95,8 +104,10 @@ def get_router(router: str | Router, **options: Any) -> Router:
         ) from None
     if options and router != "cascade":
         raise ConfigError(f"router {router!r} takes no options, got {sorted(options)}")
-    if "confidence" in options and not 0.0 < float(options["confidence"]) <= 1.0:
-        raise ConfigError(f"{name_of('confidence')} must be in (0, 1], got {options['confidence']}")
+    if "confidence" in options and not 0.0 <= float(options["confidence"]) <= 1.0:
+        raise ConfigError(
+            f"{name_of('confidence')} must be in [0, 1] (0: off), got {options['confidence']}"
+        )
     return partial(fn, **options) if options else fn
 
 
@@ -111,15 +122,35 @@ def thin_cells(
     return (share > 0) & (share < min_share)
 
 
+def uncertain_cells(
+    probabilities: np.ndarray,
+    valid_share: np.ndarray,
+    *,
+    below: float = DEFAULT_CONFIDENCE,
+) -> npt.NDArray[np.bool_]:
+    """Cells whose top coarse probability is below ``below``."""
+    del valid_share  # the engine leaves out cells without data
+    return np.asarray(probabilities).max(axis=-1) < below
+
+
 def routing_rules(
-    router: str | Router, *, thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
+    router: str | Router,
+    *,
+    thin_cell_share: float = DEFAULT_THIN_CELL_SHARE,
+    confidence: float | None = None,
 ) -> dict[str, RoutingRule]:
-    """The rules a run with ``router`` applies on top of it, by name (see the module doc)."""
+    """The rules a run with ``router`` applies on top of it, by name (see the module doc).
+
+    ``confidence``: the ``uncertain`` rule's level (None: :data:`DEFAULT_CONFIDENCE`; 0: off).
+    """
     if router != "cascade":
         return {}
     rules: dict[str, RoutingRule] = {}
     if thin_cell_share > 0:
         rules["thin_cells"] = partial(thin_cells, min_share=thin_cell_share)
+    level = DEFAULT_CONFIDENCE if confidence is None else float(confidence)
+    if level > 0:
+        rules["uncertain"] = partial(uncertain_cells, below=level)
     return rules
 
 

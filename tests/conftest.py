@@ -112,11 +112,38 @@ def tiny_bench_profile() -> Any:
     )
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The fault suite's counts (tests/test_faults*.py, tests/faults.py), when it ran."""
+_LEDGER_BEFORE = pytest.StashKey[dict[str, int]]()
+
+
+def _ledger() -> dict[str, int] | None:
     import sys
 
     ledger = getattr(sys.modules.get("tests.faults"), "LEDGER", None)
+    return None if ledger is None else dict(ledger)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    """Each fault-suite case carries what it added to the ledger in its call report, so the
+    summary adds them up in the process that prints it (with ``-n``, the workers run the cases
+    and the controller prints)."""
+    outcome = yield
+    if not item.nodeid.startswith("tests/test_faults"):
+        return
+    if call.when == "setup":
+        item.stash[_LEDGER_BEFORE] = _ledger() or {}
+    elif call.when == "call":
+        before = item.stash.get(_LEDGER_BEFORE, {})
+        now = _ledger() or {}
+        delta = {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+        outcome.get_result().user_properties.append(("fault_ledger", delta))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's counts (tests/test_faults*.py, tests/faults.py), when it ran."""
+    from collections import Counter
+
+    ledger: Counter[str] = Counter()
     outcomes: dict[str, str] = {}
     for key in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(key, []):
@@ -126,7 +153,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             if key == "passed" and report.when != "call":
                 continue
             outcomes.setdefault(nodeid, key)
-    if ledger is None or not outcomes:
+            if report.when == "call":
+                for name, value in getattr(report, "user_properties", []):
+                    if name == "fault_ledger":
+                        ledger.update(value)
+    if not outcomes:
         return
     counts = {k: sum(1 for v in outcomes.values() if v == k) for k in ("passed", "failed")}
     terminalreporter.write_sep("-", "fault suite")

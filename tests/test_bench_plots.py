@@ -118,6 +118,7 @@ def test_shadow_is_drawn_in_its_own_colour(
     (tmp_path / "b").mkdir()
     plain = read_png(render(tmp_path / "a", rgb, [("peer", truth)]))
     shaded = read_png(render(tmp_path / "b", rgb, [("peer", shadowed)]))
+
     def purple(image: np.ndarray) -> int:
         r, g, b = (image[..., k] for k in range(3))
         near = (np.abs(r - 0.45) < 0.05) & (np.abs(g - 0.2) < 0.05) & (np.abs(b - 0.55) < 0.05)

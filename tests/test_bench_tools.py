@@ -107,9 +107,13 @@ def test_batch_suite_masks_the_scenes_on_a_local_cluster(tmp_path: Path) -> None
 @pytest.mark.skipif(
     not (SHARED_DATA / "l8biome_patches").is_dir(), reason="the L8 Biome patches are absent"
 )
-def test_levers_suite_trains_every_arm(tmp_path: Path) -> None:
-    from benchmarks.suite_levers import ARMS
+def test_levers_suite_trains_its_arms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import suite_levers
 
+    # One arm (the last, which changes the augmentation as well as the sources): every arm runs
+    # the same code with another recipe, and each costs one to two minutes here.
+    last = list(suite_levers.ARMS)[-1]
+    monkeypatch.setattr(suite_levers, "ARMS", {last: suite_levers.ARMS[last]})
     suite = Suite(
         profile=TINY,
         data_dir=SHARED_DATA,
@@ -118,7 +122,7 @@ def test_levers_suite_trains_every_arm(tmp_path: Path) -> None:
         docs=tmp_path / "docs",
     )
     r, text = run_and_render(suite, "levers")
-    assert [a["arm"] for a in r["arms"]] == list(ARMS)
+    assert [a["arm"] for a in r["arms"]] == [last]
     for a in r["arms"]:
         assert 0.0 <= a["accuracy"] <= 1.0
         assert a["accuracy"] >= a["accuracy_at_0.5"]  # the tuned threshold is the best one

@@ -14,10 +14,12 @@ from cascade import (
     InputArrayError,
     SceneGeometry,
 )
+from cascade.classes import CLOUDLESS, OVERCAST
 from cascade.engine import ArraySource, EngineConfig, coarse_input, mask_array
 from cascade.errors import ArtifactError, BandMismatchError
 from cascade.kernels import pool_area, pool_labels
 from cascade.kernels.reference import pad_scene_ref
+from cascade.routing import DEFAULT_CONFIDENCE
 from tests import fakes
 
 SIZES = [(1000, 1337), (100, 150), (248, 248), (249, 17), (530, 260)]
@@ -230,6 +232,47 @@ def test_callable_router_and_confidence() -> None:
     res = mask_array(scene, soft_model, nodata=0, config=EngineConfig(confidence=0.4))
     assert res.routed.sum() == res.report["cells_with_data"]
     np.testing.assert_array_equal(res.mask, truth)
+
+
+def test_uncertain_cells_go_to_the_fine_model() -> None:
+    # A coarse model that says Cloudless everywhere, at 0.8 in the left column of cells and 0.95
+    # elsewhere. By default (the paper's routing) no cell goes and the left column's clouds are
+    # lost; with confidence 0.9 the left column goes to the fine model, which finds them.
+    scene, truth = fakes.scene_with_mask(744, 744, seed=4)  # 3 x 3 whole cells: none thin
+    g = SceneGeometry(744, 744)
+
+    def hesitant(batch: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, g.rows, g.cols, 4), np.float32)
+        out[..., CLOUDLESS] = 0.95
+        out[..., OVERCAST] = 0.05
+        out[:, :, 0, CLOUDLESS] = 0.8
+        out[:, :, 0, OVERCAST] = 0.2
+        return out
+
+    model = fakes.make_model(hesitant, fakes.threshold_fine())
+    coarse_only = np.where(truth == NODATA, NODATA, CLEAR)  # Cloudless cells, No Data kept
+    left = slice(None), slice(0, 248)
+    assert (truth[left] == CLOUD).any()  # clouds to find there
+    assert DEFAULT_CONFIDENCE == 0.0
+    off = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
+    assert not off.routed.any()
+    assert off.report["routed_by"] == {"router": 0, "thin_cells": 0}
+    np.testing.assert_array_equal(off.mask, coarse_only)
+
+    res = mask_array(scene, model, nodata=0, config=EngineConfig(confidence=0.9))
+    expected = np.zeros(g.grid_shape, bool)
+    expected[:, 0] = True
+    np.testing.assert_array_equal(res.routed, expected)
+    assert res.report["routed_by"] == {"router": 0, "thin_cells": 0, "uncertain": g.rows}
+    np.testing.assert_array_equal(res.mask[left], truth[left])
+    np.testing.assert_array_equal(res.mask[:, 248:], coarse_only[:, 248:])
+    # A level below every cell's confidence routes nothing more.
+    assert not mask_array(scene, model, nodata=0, config=EngineConfig(confidence=0.7)).routed.any()
+    # Only the cascade router has rules; all and none stay the patch baseline and coarse only.
+    none = mask_array(scene, model, nodata=0, config=EngineConfig(router="none"))
+    assert not none.routed.any()
+    with pytest.raises(CascadeError, match=r"confidence must be in \[0, 1\] \(0: off\), got 1.5"):
+        EngineConfig(confidence=1.5)
 
 
 def test_model_output_shapes_are_checked() -> None:

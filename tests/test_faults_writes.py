@@ -103,14 +103,26 @@ def _inject(where: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return f"{os.strerror(errno.EIO)}; no output of this run was kept"
 
 
+def _out_dir(scene: Path) -> Path:
+    out = scene.parent.parent / "out"
+    out.mkdir()
+    return out
+
+
+def _outputs_right(out: Path, truth: Any) -> None:
+    """Every output of a finished run is there, and the mask is the known one."""
+    faults.files_are(out, dict.fromkeys(OUTPUT_NAMES.values()))
+    with rasterio.open(out / "m.tif") as ds:
+        faults.mask_right(ds.read(1), truth)
+
+
 @pytest.mark.parametrize("old", [False, True], ids=["fresh", "over-old-outputs"])
 @pytest.mark.parametrize("where", ["output", *OUTPUT_OPTIONS, "commit"])
 def test_a_write_failure_keeps_no_output_and_loses_nothing(
     where: str, old: bool, fault_scene: Any, stand_in_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, truth = fault_scene
-    out = path.parent.parent / "out"
-    out.mkdir()
+    out = _out_dir(path)
     before = {name: f"old {name}".encode() for name in OUTPUT_NAMES.values()} if old else {}
     for name, content in before.items():
         (out / name).write_bytes(content)
@@ -145,8 +157,7 @@ def test_signal_at_each_stage_then_a_rerun(
     stage: str, sig: str, fault_scene: Any, stand_in_dir: Path
 ) -> None:
     path, truth = fault_scene
-    out = path.parent.parent / "out"
-    out.mkdir()
+    out = _out_dir(path)
     args = _mask_args(path, out, stand_in_dir, "-q")
     res = faults.runner(args, f"{stage}:{sig}")
     signum = getattr(signal, f"SIG{sig}")
@@ -163,27 +174,21 @@ def test_signal_at_each_stage_then_a_rerun(
     rerun = faults.runner(args)
     assert rerun.returncode == 0, rerun.stderr
     faults.no_traceback(rerun.stderr)
-    faults.files_are(out, dict.fromkeys(OUTPUT_NAMES.values()))
-    with rasterio.open(out / "m.tif") as ds:
-        faults.mask_right(ds.read(1), truth)
+    _outputs_right(out, truth)
 
 
 def test_an_ignored_signal_stays_ignored(fault_scene: Any, stand_in_dir: Path) -> None:
     """Under ``nohup`` (SIGHUP ignored) a hang-up does not stop the command."""
     path, truth = fault_scene
-    out = path.parent.parent / "out"
-    out.mkdir()
+    out = _out_dir(path)
     res = faults.runner(_mask_args(path, out, stand_in_dir, "-q"), "fine:HUP", (signal.SIGHUP,))
     assert res.returncode == 0, res.stderr
-    faults.files_are(out, dict.fromkeys(OUTPUT_NAMES.values()))
-    with rasterio.open(out / "m.tif") as ds:
-        faults.mask_right(ds.read(1), truth)
+    _outputs_right(out, truth)
 
 
 def test_kill_during_commit_puts_the_old_outputs_back(fault_scene: Any, stand_in_dir: Path) -> None:
     path, _ = fault_scene
-    out = path.parent.parent / "out"
-    out.mkdir()
+    out = _out_dir(path)
     old = {name: f"old {name}".encode() for name in OUTPUT_NAMES.values()}
     for name, content in old.items():
         (out / name).write_bytes(content)

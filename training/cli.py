@@ -65,8 +65,8 @@ __all__ = ["simulate", "train"]
     "--seed",
     default=100_000,
     show_default=True,
-    help="Seed of the first scene (scene i gets seed + i). Seeds 0-39 and 1000-1039 made the "
-    "shipped models' training data: a warning says so when these are asked for.",
+    help="Seed of the first scene (scene i gets seed + i). Seeds the shipped models were "
+    "trained on (0-39, sentinel2-l1c-7) get a warning.",
 )
 @click.option(
     "--data-dir",

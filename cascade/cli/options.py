@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from cascade.routing import DEFAULT_CONFIDENCE
+
 __all__ = [
     "BATCH_SIZE",
     "CONFIDENCE",
@@ -74,7 +76,9 @@ CONFIDENCE = click.option(
     "--confidence",
     type=float,
     default=None,
-    help="With --router cascade, also route cells whose top coarse probability is below this.",
+    help="With --router cascade, also route cells whose top coarse probability is below "
+    f"this (default {DEFAULT_CONFIDENCE:g}: off, only the Partly Cloudy and thin cells; e.g. 0.8 "
+    "for a safer mask at the cost of more fine windows).",
 )
 THRESHOLD = click.option(
     "--threshold",

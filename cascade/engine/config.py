@@ -21,19 +21,20 @@ DEFAULT_STRIP_ROWS = 1024
 class EngineConfig:
     """How the engine runs; recorded in every output.
 
-    ``router``: ``"cascade"``, ``"all"``, ``"none"`` or a callable (see
-    :mod:`cascade.routing`); ``confidence``: with ``cascade``, also route cells whose top
-    coarse probability is below this; ``threshold``: cloud probability threshold of the fine
-    model (default: the model's own); ``batch_size``: fine patches per model call;
-    ``pad_mode``: how windows are filled beyond the scene edge; ``strip_rows``: rows per read
-    when pooling; ``keep_probabilities``: also return the cloud probability raster (4 bytes a
-    pixel; with it, :meth:`CascadeResult.mask_at` re-decides the mask at another threshold
-    without inference); ``prefetch``: prepare the next fine batch in a background thread;
-    ``input_scale``: TOA reflectance per unit of the input (default: the model's, e.g. 1e-4
-    for Sentinel-2 L1C digital numbers; 1.0 for inputs already in reflectance);
-    ``thin_cell_share``: with the ``cascade`` router, cells holding valid data in less than
-    this share of their core area go to the fine model whatever the coarse model says (0
-    turns the rule off; see :func:`cascade.routing.thin_cells`).
+    ``router``: ``"cascade"``, ``"all"``, ``"none"`` or a callable (see :mod:`cascade.routing`);
+    ``confidence``: with ``cascade``, also route cells whose top coarse probability is below
+    this (None: :data:`cascade.routing.DEFAULT_CONFIDENCE`; 0: off; the report counts them under
+    ``routed_by["uncertain"]``); ``threshold``: cloud probability threshold of the fine model
+    (default: the model's own); ``batch_size``: fine patches per model call; ``pad_mode``: how
+    windows are filled beyond the scene edge; ``strip_rows``: rows per read when pooling;
+    ``keep_probabilities``: also return the cloud probability raster (4 bytes a pixel; with it,
+    :meth:`CascadeResult.mask_at` re-decides the mask at another threshold without inference);
+    ``prefetch``: prepare the next fine batch in a background thread; ``input_scale``: TOA
+    reflectance per unit of the input (default: the model's, e.g. 1e-4 for Sentinel-2 L1C
+    digital numbers; 1.0 for inputs already in reflectance); ``thin_cell_share``: with the
+    ``cascade`` router, cells holding valid data in less than this share of their core area go
+    to the fine model whatever the coarse model says (0 turns the rule off; see
+    :func:`cascade.routing.thin_cells`).
     """
 
     router: str | Router = "cascade"

@@ -154,8 +154,10 @@ def run_cascade(
     check_source(source)
     band_idx = match_bands(source.band_names, model.bands)
     g = model.geometry(source.height, source.width)
-    router = get_router(config.router, confidence=config.confidence)
-    rules = routing_rules(config.router, thin_cell_share=config.thin_cell_share)
+    router = get_router(config.router)
+    rules = routing_rules(
+        config.router, thin_cell_share=config.thin_cell_share, confidence=config.confidence
+    )
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
     gain, offset = _normalisation(model, config, source)
 
