@@ -1,7 +1,7 @@
 """Files in and out: the edges of the engine.
 
 - :mod:`cascade.io.raster`: reading scenes strip by strip and writing GeoTIFFs (the only
-  module that imports rasterio);
+  package that imports rasterio);
 - :mod:`cascade.io.products`: satellite products as downloaded (Sentinel-2 SAFE, Landsat
   Collection 2): a registry of readers that resolve a product to band files, reflectance scale
   and offset and No Data, and the source that reads it;

@@ -1,6 +1,6 @@
 """What every dataset reader shares: :class:`LabelledScene` and the checks of files and arrays.
 
-Readers read rasters through :mod:`cascade.io.raster` (the only module that imports rasterio).
+Readers read rasters through :mod:`cascade.io.raster` (the only package that imports rasterio).
 """
 
 from __future__ import annotations
