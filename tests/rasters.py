@@ -66,3 +66,60 @@ def write_scene_tif(
     return write_tif(
         path, data, crs=crs, transform=transform, nodata=nodata, names=names, block=256
     )
+
+
+def write_cog(
+    path: Path,
+    data: np.ndarray,
+    *,
+    nodata: float | None = 0,
+    names: tuple[str, ...] | list[str] | None = None,
+    block: int = 256,
+    resampling: str = "average",
+) -> Path:
+    """A scene as a Cloud-Optimized GeoTIFF with overviews (GDAL's COG driver makes them
+    until they fit one block) resampled with ``resampling``; georeferenced like
+    :func:`write_scene_tif`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(
+        path,
+        "w",
+        driver="COG",
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=data.dtype.name,
+        crs=UTM_CRS,
+        transform=UTM_TRANSFORM,
+        nodata=nodata,
+        blocksize=block,
+        compress="deflate",
+        overview_resampling=resampling,
+    ) as dst:
+        dst.write(data)
+        for i, n in enumerate(names or (), start=1):
+            dst.set_band_description(i, n)
+    return path
+
+
+def write_jp2(path: Path, data: np.ndarray, *, names: tuple[str, ...] | list[str]) -> Path:
+    """A lossless JPEG 2000 scene (GDAL's JP2OpenJPEG), whose resolution levels GDAL reads
+    as overviews."""
+    with rasterio.open(
+        path,
+        "w",
+        driver="JP2OpenJPEG",
+        height=data.shape[1],
+        width=data.shape[2],
+        count=data.shape[0],
+        dtype=data.dtype.name,
+        crs=UTM_CRS,
+        transform=UTM_TRANSFORM,
+        nodata=0,
+        QUALITY=100,
+        REVERSIBLE="YES",
+    ) as dst:
+        dst.write(data)
+        for i, n in enumerate(names, start=1):
+            dst.set_band_description(i, n)
+    return path

@@ -171,3 +171,33 @@ def test_explicit_mask_replaces_nodata_value(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(got.valid_fraction, want.valid_fraction)
     with pytest.raises(InputArrayError, match=r"mask must be a boolean array of the strip's"):
         AreaPooler(g, 2).add(scene, 0, mask=nd[:10])
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 7])
+@pytest.mark.parametrize(("height", "width"), [(62, 93), (71, 50), (124, 31)])
+def test_reduced_input_equals_pooling_its_blocks(
+    rng: np.random.Generator, scale: int, height: int, width: int
+) -> None:
+    # A scene constant on scale x scale blocks (cut by its edge) pools to exactly what its
+    # reduced image pools to with `scale`: the overview path is exact for such scenes.
+    rh, rw = -(-height // scale), -(-width // scale)
+    reduced = random_scene(rng, 2, rh, rw)
+    reduced[:, 1:3, 2:5] = 0  # whole blocks of No Data
+    scene = np.repeat(np.repeat(reduced, scale, 1), scale, 2)[:, :height, :width]
+    g = SceneGeometry.from_shape(scene.shape, **SMALL)
+    want = pool_area(scene, g, nodata=0)
+    pooler = AreaPooler(g, 2, nodata=0, scale=scale)
+    assert pooler.shape == (rh, rw)
+    pooler.add(reduced[:, :2], 0)  # in strips, as the full scene
+    pooler.add(reduced[:, 2:], 2)
+    got = pooler.result()
+    np.testing.assert_allclose(got.values, want.values, rtol=1e-6)
+    np.testing.assert_allclose(got.valid_fraction, want.valid_fraction, rtol=1e-6)
+
+
+def test_reduced_scale_must_fit_the_pool_ratio() -> None:
+    g = SceneGeometry(40, 30, **SMALL)
+    with pytest.raises(InputArrayError, match=r"from 1 to the pool ratio 7.75 .* got 8"):
+        AreaPooler(g, 1, scale=8)
+    with pytest.raises(InputArrayError, match=r"strip must be \(bands=1, rows, width=8\)"):
+        AreaPooler(g, 1, scale=4).add(np.zeros((1, 10, 30), np.uint16), 0)

@@ -71,9 +71,11 @@ def landsat_stack(l8: build.LandsatProduct, path: Path) -> Path:
 
 def mask(inputs: Path, out: Path, *extra: str) -> tuple[np.ndarray, np.ndarray, Any, dict, str]:
     """``cascade mask INPUTS OUT --probabilities ...``: mask, probabilities, profile, report
-    and what the command printed."""
+    and what the command printed. The coarse input is pooled from full resolution unless
+    ``extra`` says otherwise, so that a product and its stack are masked alike."""
     prob = out.with_name(out.stem + "_p.tif")
-    args = ["mask", str(inputs), str(out), "--probabilities", str(prob), *extra]
+    coarse = [] if "--coarse-from" in extra else ["--coarse-from", "full"]
+    args = ["mask", str(inputs), str(out), "--probabilities", str(prob), *coarse, *extra]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     report = json.loads(out.with_suffix(".json").read_text())
@@ -136,6 +138,10 @@ def test_sentinel2_l2a_gets_rgbn_and_a_warning(
         s2_stack(s2, S2_RGBN, root / "l2a_stack.tif", True), root / "l2a_s.tif", "--scale", "1e-4"
     )
     assert_same_run(got, want, "rgbn")
+    # Its 10 m JPEG 2000 bands have resolution levels: by default the coarse stage reads them
+    auto = mask(s2.path, root / "l2a_auto.tif", "--coarse-from", "auto")
+    assert auto[3]["coarse_input"]["from"] == "overview"
+    assert (auto[0] == got[0]).mean() >= 0.995
     args = ["mask", str(s2.path), str(root / "l2a_l1c.tif"), "--model", "sentinel2-l1c-7"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 1

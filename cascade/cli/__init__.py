@@ -42,6 +42,7 @@ OPTION_NAMES = {
     "overwrite": "--overwrite",
     "threshold": "--threshold",
     "confidence": "--confidence",
+    "coarse_from": "--coarse-from",
     "output": "OUTPUT",
     "probabilities": "--probabilities",
     "coarse_grid": "--coarse-grid",

@@ -61,6 +61,7 @@ __all__ = ["batch_command"]
 @options.SCALE
 @options.BATCH_SIZE
 @options.RESAMPLING
+@options.COARSE_FROM
 @click.option(
     "--overwrite",
     is_flag=True,
@@ -84,6 +85,7 @@ def batch_command(
     input_scale: float | None,
     batch_size: int,
     resampling: str,
+    coarse_from: str,
     overwrite: bool,
     verbose: int,
     quiet: bool,
@@ -100,19 +102,15 @@ def batch_command(
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from cascade.batch import (
-        BatchReport,
-        SceneResult,
-        plan_scenes,
-        run_batch,
-        set_dask_log_level,
-    )
+    from cascade.batch import BatchReport, SceneResult, plan_scenes, run_batch, set_dask_log_level
 
     verbose, quiet = options.log_levels(ctx, verbose, quiet)
     # Dask's own INFO lines (every connection, every worker) only with -vv.
     set_dask_log_level(logging.ERROR if quiet else logging.INFO if verbose > 1 else logging.WARNING)
     batch_log = logging.getLogger("cascade.batch")
-    config = options.engine_config(router, confidence, threshold, batch_size, input_scale)
+    config = options.engine_config(
+        router, confidence, threshold, batch_size, input_scale, coarse_from
+    )
     n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
 
     bar = tqdm(total=n_scenes, unit="scene", desc="batch", file=sys.stderr, disable=quiet)

@@ -54,6 +54,7 @@ __all__ = ["mask"]
 )
 @options.BATCH_SIZE
 @options.RESAMPLING
+@options.COARSE_FROM
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-v", "--verbose", count=True, help="More log output (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary; only errors.")
@@ -73,6 +74,7 @@ def mask(
     quicklook: str | None,
     batch_size: int,
     resampling: str,
+    coarse_from: str,
     overwrite: bool,
     verbose: int,
     quiet: bool,
@@ -91,7 +93,9 @@ def mask(
     verbose, quiet = options.log_levels(ctx, verbose, quiet)
     report_path = report or str(Path(output).with_suffix(".json"))
     source: str | list[str] = inputs[0] if len(inputs) == 1 else list(inputs)
-    config = options.engine_config(router, confidence, threshold, batch_size, input_scale)
+    config = options.engine_config(
+        router, confidence, threshold, batch_size, input_scale, coarse_from
+    )
     choice = pick_model(model_dir, source, resampling=resampling)
     if choice.shipped and not quiet:
         click.echo(f"model: shipped {choice.name} ({choice.reason})", err=True)

@@ -13,6 +13,7 @@ from cascade.routing import DEFAULT_CONFIDENCE
 
 __all__ = [
     "BATCH_SIZE",
+    "COARSE_FROM",
     "CONFIDENCE",
     "RESAMPLING",
     "ROUTER",
@@ -98,6 +99,15 @@ SCALE = click.option(
 BATCH_SIZE = click.option(
     "--batch-size", default=8, show_default=True, help="Fine patches per model call."
 )
+COARSE_FROM = click.option(
+    "--coarse-from",
+    type=click.Choice(["auto", "full", "overview"]),
+    default="auto",
+    show_default=True,
+    help="What the coarse stage pools: auto, an overview of the input when it has one (a "
+    "COG's, a JPEG 2000's resolution levels; cells short of data read again in full) else "
+    "full resolution; full, every pixel (exact); overview, an overview or an error.",
+)
 RESAMPLING = click.option(
     "--resampling",
     default="bilinear",
@@ -112,6 +122,7 @@ def engine_config(
     threshold: float | None,
     batch_size: int,
     input_scale: float | None,
+    coarse_from: str = "auto",
 ) -> Any:
     from cascade.engine import EngineConfig
 
@@ -121,4 +132,5 @@ def engine_config(
         threshold=threshold,
         batch_size=batch_size,
         input_scale=input_scale,
+        coarse_from=coarse_from,
     )

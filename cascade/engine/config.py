@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from cascade.engine.coarse_read import COARSE_FROM
 from cascade.errors import ConfigError, name_of
 from cascade.kernels._common import PadMode
 from cascade.routing import DEFAULT_THIN_CELL_SHARE, Router, get_router
@@ -34,7 +35,9 @@ class EngineConfig:
     digital numbers; 1.0 for inputs already in reflectance); ``thin_cell_share``: with the
     ``cascade`` router, cells holding valid data in less than this share of their core area go
     to the fine model whatever the coarse model says (0 turns the rule off; see
-    :func:`cascade.routing.thin_cells`).
+    :func:`cascade.routing.thin_cells`); ``coarse_from``: what the coarse stage pools,
+    ``"full"`` resolution, an ``"overview"`` of the source, or ``"auto"`` (an overview when
+    the source has one; :mod:`cascade.engine.coarse_read`).
     """
 
     router: str | Router = "cascade"
@@ -47,6 +50,7 @@ class EngineConfig:
     prefetch: bool = True
     input_scale: float | None = None
     thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
+    coarse_from: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -67,6 +71,11 @@ class EngineConfig:
                 f"{name_of('thin_cell_share')} must be in [0, 1] (0: off), got "
                 f"{self.thin_cell_share}"
             )
+        if self.coarse_from not in COARSE_FROM:
+            raise ConfigError(
+                f"{name_of('coarse_from')} must be one of {', '.join(COARSE_FROM)}, got "
+                f"{self.coarse_from!r}"
+            )
         get_router(self.router, confidence=self.confidence)  # validates name and options
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,4 +93,5 @@ class EngineConfig:
             "strip_rows": self.strip_rows,
             "input_scale": self.input_scale,
             "thin_cell_share": self.thin_cell_share,
+            "coarse_from": self.coarse_from,
         }

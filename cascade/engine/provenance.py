@@ -116,6 +116,7 @@ def mask_tags(report: Mapping[str, Any], inputs: Sequence[str | Path]) -> dict[s
             "routed_by": report.get("routed_by"),
             "cells": report["cells"],
         },
+        "coarse_input": report.get("coarse_input"),
         "inputs": identity["inputs"],
         "classes": MASK_CLASSES,
     }

@@ -161,7 +161,9 @@ def run_cascade(
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
     gain, offset = _normalisation(model, config, source)
 
-    pooled, nodata_full = stages.read_and_pool(source, band_idx, g, config.strip_rows)
+    pooled, nodata, coarse_read = stages.read_and_pool(
+        source, band_idx, g, config.strip_rows, config.coarse_from
+    )
     valid_share = stages.cell_valid_share(pooled, g)
     has_data = valid_share > 0
     scale = input_scale(source, model, config)
@@ -183,8 +185,9 @@ def run_cascade(
         probabilities = cell_raster(cell_cloud, g)
     lap("fill_from_coarse")
     cells = np.argwhere(routed)  # row-major: cell rows are read in order
+    fine_pixels = [0]
     batches = stages.fine_batches(
-        source, band_idx, g, cells, gain, offset, config, nodata=nodata_full
+        source, band_idx, g, cells, gain, offset, config, nodata, fine_pixels
     )
     predict_s = stages.run_fine(
         model.fine,
@@ -198,19 +201,18 @@ def run_cascade(
     )
     lap("fine")
     lap.timings["fine_predict"] = predict_s
-    if nodata_full is not None:  # input No Data wins
-        mask[nodata_full] = NODATA
+    if nodata.mask is not None:  # input No Data wins
+        mask[nodata.mask] = NODATA
         if probabilities is not None:
-            probabilities[nodata_full] = np.nan
+            probabilities[nodata.mask] = np.nan
     lap("apply_nodata")
     lap.timings["total"] = time.perf_counter() - lap.start
-
     record = provenance.config_record(config, threshold, getattr(source, "resampling", None))
     report = provenance.run_report(
         g, model.describe(), record, cell_classes, routed, has_data, mask, lap.timings, routed_by
     )
-    report["input_scale"] = scale
-    report["warnings"] = warnings
+    report |= {"input_scale": scale, "warnings": warnings, "coarse_input": coarse_read.to_dict()}
+    report["pixels_read"] = {"coarse": coarse_read.pixels, "fine": fine_pixels[0]}
     return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
 
 

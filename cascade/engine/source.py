@@ -16,15 +16,19 @@ from cascade.errors import InputArrayError
 from cascade.kernels import nodata_mask
 from cascade.kernels._common import SUPPORTED_DTYPES
 
-__all__ = ["ArraySource", "SceneSource", "check_source", "strip_nodata"]
+__all__ = ["ArraySource", "SceneSource", "check_source", "data_nodata", "strip_nodata"]
 
 
 class SceneSource(Protocol):
     """What the engine reads a scene through (see :class:`ArraySource`, ``RasterSource``).
 
-    ``read`` returns ``(len(bands), row_stop - row_start, width)`` for 0-based ``bands``;
-    ``read_nodata`` returns the rows' No Data mask when the source has an explicit one (a
-    mask band), else None and the engine compares values with ``nodata``. A source that
+    ``read`` returns ``(len(bands), row_stop - row_start, col_stop - col_start)`` for 0-based
+    ``bands`` (all columns by default); ``read_nodata`` returns the window's No Data mask when
+    the source has an explicit one (a mask band), else None and the engine compares values
+    with ``nodata``. A source that can read a reduced version of itself cheaply (overviews)
+    also has ``overview_factors(bands)`` and ``read_reduced(bands, factor)``
+    (:meth:`cascade.io.raster.RasterSource.read_reduced`), which the coarse stage uses
+    (:mod:`cascade.engine.coarse_read`). A source that
     knows what its values are in TOA reflectance (a product read with its metadata,
     :class:`cascade.io.products.source.ProductSource`) also has an ``input_scale``
     attribute, which the engine then normalises with instead of the model's scale.
@@ -45,9 +49,18 @@ class SceneSource(Protocol):
     @property
     def nodata(self) -> float | None: ...
 
-    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray: ...
+    def read(
+        self,
+        bands: Sequence[int],
+        row_start: int,
+        row_stop: int,
+        col_start: int = 0,
+        col_stop: int | None = None,
+    ) -> np.ndarray: ...
 
-    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None: ...
+    def read_nodata(
+        self, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray | None: ...
 
 
 @dataclass
@@ -90,12 +103,22 @@ class ArraySource:
     def dtype(self) -> np.dtype:
         return self.array.dtype
 
-    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray:
+    def read(
+        self,
+        bands: Sequence[int],
+        row_start: int,
+        row_stop: int,
+        col_start: int = 0,
+        col_stop: int | None = None,
+    ) -> np.ndarray:
+        cols = slice(col_start, col_stop)
         if list(bands) == list(range(self.array.shape[0])):
-            return self.array[:, row_start:row_stop]
-        return self.array[list(bands), row_start:row_stop]
+            return self.array[:, row_start:row_stop, cols]
+        return self.array[list(bands), row_start:row_stop, cols]
 
-    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None:
+    def read_nodata(
+        self, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray | None:
         return None
 
 
@@ -108,25 +131,48 @@ def check_source(source: SceneSource) -> None:
         )
 
 
-def strip_nodata(source: SceneSource, strip: np.ndarray, r0: int, r1: int) -> np.ndarray:
-    """No Data pixels of a strip; raises for non-finite values in pixels that are data.
+def strip_nodata(
+    source: SceneSource,
+    strip: np.ndarray,
+    r0: int,
+    r1: int,
+    c0: int = 0,
+    c1: int | None = None,
+) -> np.ndarray:
+    """No Data pixels of a window read at rows ``r0:r1``, columns ``c0:c1`` (default: all);
+    raises for non-finite values in pixels that are data (see :func:`data_nodata`)."""
+    explicit = source.read_nodata(r0, r1, c0, c1)
+    return data_nodata(strip, explicit, source.nodata, r0, c0)
 
-    A pixel is No Data when every band equals the source's nodata value (NaN and +-inf may
-    be that value) or where its mask band says so. Any other pixel is data, and a data pixel
-    must be finite in every band: NaN or +-inf there would reach the models (one +inf makes
-    the whole coarse input non-finite), so it is refused with its position.
+
+def data_nodata(
+    strip: np.ndarray,
+    explicit: np.ndarray | None,
+    nodata: float | None,
+    r0: int,
+    c0: int,
+    where: str = "",
+) -> np.ndarray:
+    """No Data pixels of a strip whose top-left pixel is ``(r0, c0)``.
+
+    A pixel is No Data when every band equals the source's ``nodata`` value (NaN and +-inf
+    may be that value) or where the ``explicit`` mask (a mask band) says so. Any other pixel
+    is data, and a data pixel must be finite in every band: NaN or +-inf there would reach
+    the models (one +inf makes the whole coarse input non-finite), so it is refused with its
+    position (``where``: what was read, when not the scene itself).
     """
-    explicit = source.read_nodata(r0, r1)
-    nd = explicit if explicit is not None else nodata_mask(strip, source.nodata)
+    nd = explicit if explicit is not None else nodata_mask(strip, nodata)
     if strip.dtype.kind == "f":
         finite = np.isfinite(strip)
         bad = ~finite.all(axis=0) & ~nd
         if bad.any():
-            raise InputArrayError(_nonfinite_message(strip, finite, bad, r0))
+            raise InputArrayError(_nonfinite_message(strip, finite, bad, r0, c0, where))
     return nd
 
 
-def _nonfinite_message(strip: np.ndarray, finite: np.ndarray, bad: np.ndarray, r0: int) -> str:
+def _nonfinite_message(
+    strip: np.ndarray, finite: np.ndarray, bad: np.ndarray, r0: int, c0: int, where: str
+) -> str:
     rows, cols = np.nonzero(bad)
     values = strip[:, bad][~finite[:, bad]]
     kinds = [
@@ -140,8 +186,9 @@ def _nonfinite_message(strip: np.ndarray, finite: np.ndarray, bad: np.ndarray, r
     ]
     band = int(np.flatnonzero(~finite[:, rows[0], cols[0]])[0])
     return (
-        f"scene has {'/'.join(kinds)} values in {rows.size} data pixel(s), first at row "
-        f"{r0 + rows[0]}, column {cols[0]} (band {band + 1}); a data pixel must be finite in "
-        "every band: declare the value as nodata (then a pixel is No Data when all its "
-        "bands hold it) or replace those values"
+        f"scene has {'/'.join(kinds)} values in {rows.size} data pixel(s)"
+        f"{' of ' + where if where else ''}, first at row {r0 + rows[0]}, column "
+        f"{c0 + cols[0]} (band {band + 1}); a data pixel must be finite in every band: declare "
+        "the value as nodata (then a pixel is No Data when all its bands hold it) or replace "
+        "those values"
     )

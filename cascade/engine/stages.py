@@ -16,13 +16,14 @@ import numpy as np
 import numpy.typing as npt
 
 from cascade.classes import CELL_CLASS_NAMES
+from cascade.engine import coarse_read
+from cascade.engine.coarse_read import CoarseRead, SceneNodata
 from cascade.engine.config import EngineConfig
 from cascade.engine.decide import cloud_labels
 from cascade.engine.source import SceneSource, strip_nodata
 from cascade.errors import ModelOutputError
 from cascade.geometry import SceneGeometry
 from cascade.kernels import (
-    AreaPooler,
     PooledScene,
     extract_windows,
     reassemble_patches,
@@ -55,27 +56,15 @@ def coarse_input(
 
 
 def read_and_pool(
-    source: SceneSource, band_idx: list[int], g: SceneGeometry, strip_rows: int
-) -> tuple[PooledScene, np.ndarray | None]:
-    """Step 1: read the scene in strips, pool it for the coarse model, note No Data.
-
-    Returns the pooled scene and the full-resolution No Data mask (None when there is none).
-    """
-    pooler = AreaPooler(g, len(band_idx), nodata=source.nodata)
-    nodata_rows: list[tuple[int, np.ndarray]] = []
-    for r0 in range(0, g.height, strip_rows):
-        r1 = min(g.height, r0 + strip_rows)
-        strip = source.read(band_idx, r0, r1)
-        nd = strip_nodata(source, strip, r0, r1)
-        pooler.add(strip, r0, mask=nd)
-        if nd.any():
-            nodata_rows.append((r0, nd))
-    nodata_full: np.ndarray | None = None
-    if nodata_rows:
-        nodata_full = np.zeros(g.scene_shape, dtype=bool)
-        for r0, nd in nodata_rows:
-            nodata_full[r0 : r0 + nd.shape[0]] = nd
-    return pooler.result(), nodata_full
+    source: SceneSource,
+    band_idx: list[int],
+    g: SceneGeometry,
+    strip_rows: int,
+    coarse_from: str = "auto",
+) -> tuple[PooledScene, SceneNodata, CoarseRead]:
+    """Step 1: the scene pooled for the coarse model, its No Data as far as read, and what
+    was read (from full resolution or an overview: :mod:`cascade.engine.coarse_read`)."""
+    return coarse_read.pool(source, band_idx, g, strip_rows, coarse_from)
 
 
 def cell_valid_share(pooled: PooledScene, g: SceneGeometry) -> npt.NDArray[np.float64]:
@@ -209,35 +198,29 @@ def fine_batches(
     gain: np.ndarray,
     offset: np.ndarray,
     config: EngineConfig,
-    nodata: np.ndarray | None = None,
+    nodata: SceneNodata | None = None,
+    pixels_read: list[int] | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Normalised windows of ``cells`` in batches, reading one strip per cell row.
+    """Normalised windows of ``cells`` in batches.
 
-    ``nodata``: the scene's ``(height, width)`` No Data mask, if it has any. No Data pixels
-    (and the fill of ``pad_mode="constant"``) are set to 0 after normalisation (the training
-    data's per-band mean, where the sidecar has one): whatever value marks them (NaN, 0,
-    65535) never reaches the model.
+    Reads one window per run of adjacent routed cells of a cell row (their margin windows
+    together), so that what is decoded scales with the routed area. ``nodata``: the scene's
+    No Data as known; where it is not ``complete`` (coarse input from an overview) the No
+    Data of each window read is found and noted in it. No Data pixels (and the fill of
+    ``pad_mode="constant"``) are set to 0 after normalisation (the training data's per-band
+    mean, where the sidecar has one): whatever value marks them (NaN, 0, 65535) never reaches
+    the model. ``pixels_read``: a one-item list that counts the band-pixels decoded.
     """
     pending_cells: list[np.ndarray] = []
     pending: list[np.ndarray] = []
     n_pending = 0
-    for row in np.unique(cells[:, 0]) if len(cells) else []:
-        row_cells = cells[cells[:, 0] == row]
-        rows, cols = window_index_maps(g, row_cells, mode=config.pad_mode)
-        used = rows[rows >= 0]
-        lo, hi = int(used.min()), int(used.max()) + 1
-        local = np.where(rows >= 0, rows - lo, -1)
-        windows = normalised_windows(
-            source.read(band_idx, lo, hi),
-            None if nodata is None else nodata[lo:hi],
-            local,
-            cols,
-            gain,
-            offset,
-        )
-        pending_cells.append(row_cells)
+    for run_cells in _cell_runs(cells):
+        windows, n_read = _run_windows(source, band_idx, g, run_cells, gain, offset, config, nodata)
+        if pixels_read is not None:
+            pixels_read[0] += n_read
+        pending_cells.append(run_cells)
         pending.append(windows)
-        n_pending += len(row_cells)
+        n_pending += len(run_cells)
         while n_pending >= config.batch_size:
             all_cells = np.concatenate(pending_cells)
             all_windows = np.concatenate(pending) if len(pending) > 1 else pending[0]
@@ -247,6 +230,46 @@ def fine_batches(
             n_pending -= config.batch_size
     if n_pending:
         yield np.concatenate(pending_cells), np.concatenate(pending)
+
+
+def _cell_runs(cells: np.ndarray) -> Iterator[np.ndarray]:
+    """Row-major ``cells`` as runs of adjacent cells in one cell row."""
+    if not len(cells):
+        return
+    cells = cells[np.lexsort((cells[:, 1], cells[:, 0]))]
+    new = np.ones(len(cells), dtype=bool)
+    new[1:] = (np.diff(cells[:, 0]) != 0) | (np.diff(cells[:, 1]) != 1)
+    starts = np.flatnonzero(new)
+    yield from np.split(cells, starts[1:])
+
+
+def _run_windows(
+    source: SceneSource,
+    band_idx: list[int],
+    g: SceneGeometry,
+    run_cells: np.ndarray,
+    gain: np.ndarray,
+    offset: np.ndarray,
+    config: EngineConfig,
+    nodata: SceneNodata | None,
+) -> tuple[npt.NDArray[np.float32], int]:
+    """The normalised windows of one run of cells, and the band-pixels read for them."""
+    rows, cols = window_index_maps(g, run_cells, mode=config.pad_mode)
+    used_r, used_c = rows[rows >= 0], cols[cols >= 0]
+    r0, r1 = int(used_r.min()), int(used_r.max()) + 1
+    c0, c1 = int(used_c.min()), int(used_c.max()) + 1
+    strip = source.read(band_idx, r0, r1, c0, c1)
+    if nodata is None:
+        nd = None
+    elif nodata.complete:
+        nd = nodata.window(r0, r1, c0, c1)
+    else:
+        nd = strip_nodata(source, strip, r0, r1, c0, c1)
+        nodata.note(r0, c0, nd)
+    local_r = np.where(rows >= 0, rows - r0, -1)
+    local_c = np.where(cols >= 0, cols - c0, -1)
+    windows = normalised_windows(strip, nd, local_r, local_c, gain, offset)
+    return windows, int(strip.size)
 
 
 def normalised_windows(

@@ -58,18 +58,22 @@ class PooledScene:
 
 
 def axis_weights(
-    n_in: int, core: int, stride: int
+    n_in: int, core: int, stride: int, *, scale: int = 1, n_scene: int | None = None
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Integer overlap weights of ``n_in`` scene pixels along one axis.
+    """Integer overlap weights of ``n_in`` input pixels along one axis.
 
-    Returns ``(first, w_first, w_next)``: scene pixel ``k`` covers coarse pixel ``first[k]``
+    Returns ``(first, w_first, w_next)``: input pixel ``k`` covers coarse pixel ``first[k]``
     with weight ``w_first[k]`` and coarse pixel ``first[k] + 1`` with ``w_next[k]`` (0 unless
-    it straddles their border). The weights of a pixel sum to ``stride``; those of a coarse
-    pixel fully inside the scene sum to ``core``.
+    it straddles their border). An input pixel is ``scale`` scene pixels long (1: the scene
+    itself; 4: its 1/4 overview), but ends at the scene's edge ``n_scene`` (default
+    ``n_in * scale``): the weights of a pixel sum to ``stride * scale`` (less for a last pixel
+    cut by the edge); those of a coarse pixel fully inside the scene sum to ``core``.
     """
+    pix = stride * scale
+    end = (n_in * scale if n_scene is None else n_scene) * stride
     k = np.arange(n_in, dtype=np.int64)
-    start = k * stride
-    stop = start + stride
+    start = k * pix
+    stop = np.minimum(start + pix, end)
     first = start // core
     border = (first + 1) * core
     w_first = np.minimum(stop, border) - start
@@ -82,7 +86,8 @@ def _accumulate(
     strip: np.ndarray,
     row0: int,
     core: int,
-    stride: int,
+    pix: int,
+    end: int,
     nodata_mode: int,
     nodata: float,
     mask: np.ndarray,
@@ -95,16 +100,18 @@ def _accumulate(
 ) -> None:
     bands, h, width = strip.shape
     out_h, out_w = weights.shape
-    i_lo = (row0 * stride) // core
-    i_hi = min(out_h, ((row0 + h) * stride - 1) // core + 1)
+    # Input row k covers [k * pix, min((k + 1) * pix, end)) in units where a coarse pixel is
+    # core long (pix = stride for the scene itself, stride * scale for an overview).
+    i_lo = (row0 * pix) // core
+    i_hi = min(out_h, (min((row0 + h) * pix, end) - 1) // core + 1)
     # Parallel over coarse rows: each writes only its own row of the accumulators.
     for i in numba.prange(i_lo, i_hi):
         valid = np.empty(width, dtype=np.bool_)
         row_w = np.zeros(out_w, dtype=np.float64)
-        k_lo = max(row0, (i * core) // stride)
-        k_hi = min(row0 + h, ((i + 1) * core + stride - 1) // stride)
+        k_lo = max(row0, (i * core) // pix)
+        k_hi = min(row0 + h, ((i + 1) * core + pix - 1) // pix)
         for k in range(k_lo, k_hi):
-            wr = min((k + 1) * stride, (i + 1) * core) - max(k * stride, i * core)
+            wr = min((k + 1) * pix, end, (i + 1) * core) - max(k * pix, i * core)
             if wr <= 0:
                 continue
             kk = k - row0
@@ -144,6 +151,11 @@ class AreaPooler:
     Strips may have any height and come in any order; every scene row must be added exactly
     once before :meth:`result`. The accumulators take ``(bands + 1) x coarse_shape`` float64
     (about 130 MB for 7 bands at 1440 x 1440).
+
+    ``scale``: the strips are of a reduced version of the scene (an overview), each pixel the
+    mean of ``scale x scale`` scene pixels: the image is ``ceil(height / scale) x ceil(width /
+    scale)``, its last row and column cut by the scene's edge. ``scale`` may be at most the
+    pool ratio (``core / stride``), so that a pixel straddles at most two coarse pixels.
     """
 
     def __init__(
@@ -153,18 +165,32 @@ class AreaPooler:
         *,
         nodata: float | None = None,
         fill_value: float = 0.0,
+        scale: int = 1,
     ) -> None:
         if isinstance(bands, bool) or not isinstance(bands, (int, np.integer)) or bands < 1:
             raise InputArrayError(f"bands must be a positive integer, got {bands!r}")
+        if (
+            isinstance(scale, bool)
+            or not isinstance(scale, (int, np.integer))
+            or not 1 <= scale * geometry.stride <= geometry.core
+        ):
+            raise InputArrayError(
+                f"scale must be an integer from 1 to the pool ratio {geometry.pool_ratio:g} "
+                f"(scene pixels per input pixel), got {scale!r}"
+            )
         self.geometry = geometry
         self.bands = int(bands)
         self.nodata = nodata
         self.fill_value = float(fill_value)
+        self.scale = int(scale)
+        self.shape = (-(-geometry.height // self.scale), -(-geometry.width // self.scale))
         out_h, out_w = geometry.coarse_shape
         self._sums = np.zeros((self.bands, out_h, out_w), dtype=np.float64)
         self._weights = np.zeros((out_h, out_w), dtype=np.float64)
-        self._rows_done = np.zeros(geometry.height, dtype=np.bool_)
-        first, w_first, w_next = axis_weights(geometry.width, geometry.core, geometry.stride)
+        self._rows_done = np.zeros(self.shape[0], dtype=np.bool_)
+        first, w_first, w_next = axis_weights(
+            self.shape[1], geometry.core, geometry.stride, scale=self.scale, n_scene=geometry.width
+        )
         self._col_first, self._col_w_first, self._col_w_next = first, w_first, w_next
 
     @property
@@ -173,24 +199,26 @@ class AreaPooler:
         return bool(self._rows_done.all())
 
     def add(self, strip: np.ndarray, row_start: int, *, mask: np.ndarray | None = None) -> None:
-        """Add scene rows ``row_start .. row_start + strip.shape[1] - 1``.
+        """Add rows ``row_start .. row_start + strip.shape[1] - 1`` (of the reduced image when
+        ``scale`` > 1).
 
-        ``strip`` is ``(bands, rows, width)`` with the scene's full width. ``mask``, a
+        ``strip`` is ``(bands, rows, width)`` with the full width (:attr:`shape`). ``mask``, a
         ``(rows, width)`` boolean array True at No Data pixels (e.g. from a GeoTIFF's mask
         band), replaces the nodata-value test for this strip.
         """
         strip = check_scene(strip, "strip")
         g = self.geometry
-        if strip.shape[0] != self.bands or strip.shape[2] != g.width:
+        height, width = self.shape
+        if strip.shape[0] != self.bands or strip.shape[2] != width:
             raise InputArrayError(
-                f"strip must be (bands={self.bands}, rows, width={g.width}), got {strip.shape}"
+                f"strip must be (bands={self.bands}, rows, width={width}), got {strip.shape}"
             )
         row_start = int(row_start)
         row_stop = row_start + strip.shape[1]
-        if row_start < 0 or row_stop > g.height:
+        if row_start < 0 or row_stop > height:
             raise InputArrayError(
                 f"strip rows {row_start}..{row_stop - 1} fall outside the scene's rows "
-                f"0..{g.height - 1}"
+                f"0..{height - 1}"
             )
         if self._rows_done[row_start:row_stop].any():
             dup = row_start + int(np.argmax(self._rows_done[row_start:row_stop]))
@@ -210,7 +238,8 @@ class AreaPooler:
             strip,
             row_start,
             g.core,
-            g.stride,
+            g.stride * self.scale,
+            g.height * g.stride,
             mode,
             value,
             mask_arr,

@@ -65,18 +65,36 @@ class ProductSource:
     def paths(self) -> list[Path]:
         return [self.product.path]
 
-    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray:
-        """``(len(bands), rows, width)`` float32 values (see the module docstring)."""
+    def read(
+        self,
+        bands: Sequence[int],
+        row_start: int,
+        row_stop: int,
+        col_start: int = 0,
+        col_stop: int | None = None,
+    ) -> np.ndarray:
+        """``(len(bands), rows, cols)`` float32 values (see the module docstring)."""
         wanted = list(bands)
         raw = self._source.read(
-            wanted + ([self._qa] if self._qa is not None else []), row_start, row_stop
+            wanted + ([self._qa] if self._qa is not None else []),
+            row_start,
+            row_stop,
+            col_start,
+            col_stop,
         )
         dn = raw[: len(wanted)]
+        nodata = self._dn_nodata(dn)
+        if self._qa is not None:
+            nodata |= (raw[-1] >> self.product.qa_fill_bit) & 1 == 1
+        return self._values(dn, wanted, nodata)
+
+    def _dn_nodata(self, dn: np.ndarray) -> np.ndarray:
         nodata = np.zeros(dn.shape[1:], dtype=bool)
         if self.product.nodata_value is not None:
             nodata |= (dn == self.product.nodata_value).any(axis=0)
-        if self._qa is not None:
-            nodata |= (raw[-1] >> self.product.qa_fill_bit) & 1 == 1
+        return nodata
+
+    def _values(self, dn: np.ndarray, wanted: list[int], nodata: np.ndarray) -> np.ndarray:
         out = np.empty(dn.shape, dtype=np.float32)
         for i, b in enumerate(wanted):
             np.add(dn[i], self._offsets[b], out=out[i], dtype=np.float32)
@@ -85,7 +103,24 @@ class ProductSource:
         out[:, nodata] = 0.0
         return out
 
-    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None:
+    def overview_factors(self, bands: Sequence[int]) -> list[int]:
+        """The overviews of the band files (a Landsat Collection 2 COG's, say): see
+        :meth:`cascade.io.raster.RasterSource.overview_factors`."""
+        return self._source.overview_factors(list(bands))
+
+    def read_reduced(
+        self, bands: Sequence[int], factor: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The bands from their overviews, as :meth:`read` does; No Data by the product's
+        value only (an overview of a QA band's bits means nothing; cells the overview shows
+        short of data are read again in full, QA band included)."""
+        wanted = list(bands)
+        dn, _ = self._source.read_reduced(wanted, factor)
+        return self._values(dn, wanted, self._dn_nodata(dn)), None
+
+    def read_nodata(
+        self, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray | None:
         return None  # No Data pixels are 0 in every band
 
     def describe(self) -> str:

@@ -54,12 +54,21 @@ class RasterSource:
     _env: Any = field(default=None, repr=False)
     resampling: str | None = None  # how coarser band files are resampled (recorded)
 
-    def read(self, bands: Sequence[int], row_start: int, row_stop: int) -> np.ndarray:
-        """Rows ``row_start:row_stop`` of the 0-based ``bands``: ``(len(bands), rows, width)``."""
-        window = RioWindow(0, row_start, self.width, row_stop - row_start)
-        out = np.empty((len(bands), row_stop - row_start, self.width), dtype=self.dtype)
+    def read(
+        self,
+        bands: Sequence[int],
+        row_start: int,
+        row_stop: int,
+        col_start: int = 0,
+        col_stop: int | None = None,
+    ) -> np.ndarray:
+        """``(len(bands), rows, cols)``: rows ``row_start:row_stop`` and columns
+        ``col_start:col_stop`` (default: all) of the 0-based ``bands``."""
+        col_stop = self.width if col_stop is None else col_stop
+        window = RioWindow(col_start, row_start, col_stop - col_start, row_stop - row_start)
+        out = np.empty((len(bands), row_stop - row_start, col_stop - col_start), self.dtype)
         try:
-            if self._readers and all(r is self._readers[0][0] for r, _ in self._readers):
+            if self._one_dataset:
                 # One multi-band dataset: a single call, so that each (pixel-interleaved)
                 # tile is decompressed once for all bands instead of once per band.
                 indexes = [self._readers[b][1] for b in bands]
@@ -69,23 +78,74 @@ class RasterSource:
                     reader, index = self._readers[b]
                     reader.read(index, window=window, out=out[i])
         except READ_ERRORS as exc:
+            cols = "" if col_stop - col_start == self.width else f", columns {col_start}.."
+            cols += f"{col_stop - 1}" if cols else ""
             raise InputError(
-                f"cannot read rows {row_start}..{row_stop - 1} of {self.describe()}: "
+                f"cannot read rows {row_start}..{row_stop - 1}{cols} of {self.describe()}: "
                 f"{chained_message(exc)}"
             ) from exc
         return out
 
-    def read_nodata(self, row_start: int, row_stop: int) -> np.ndarray | None:
-        """No Data mask of the rows from the dataset's mask band, or None to use the value."""
+    def read_nodata(
+        self, row_start: int, row_stop: int, col_start: int = 0, col_stop: int | None = None
+    ) -> np.ndarray | None:
+        """No Data mask of the window from the dataset's mask band, or None to use the value."""
         if self._mask_reader is None:
             return None
-        window = RioWindow(0, row_start, self.width, row_stop - row_start)
+        col_stop = self.width if col_stop is None else col_stop
+        window = RioWindow(col_start, row_start, col_stop - col_start, row_stop - row_start)
         try:
             return np.asarray(self._mask_reader.dataset_mask(window=window) == 0)
         except READ_ERRORS as exc:
             raise InputError(
                 f"cannot read the mask of {self.describe()}: {chained_message(exc)}"
             ) from exc
+
+    @property
+    def _one_dataset(self) -> bool:
+        return bool(self._readers) and all(r is self._readers[0][0] for r, _ in self._readers)
+
+    def overview_factors(self, bands: Sequence[int]) -> list[int]:
+        """The reduction factors (2, 4, 8, ...) at which every one of ``bands`` can be read
+        cheaply: the overviews of a GeoTIFF (internal, as in a COG, or an external ``.ovr``)
+        or the resolution levels of a JPEG 2000 file. Empty for a band resampled onto the
+        grid of another (its overviews are not on the scene's grid)."""
+        common: set[int] | None = None
+        for b in bands:
+            reader, index = self._readers[b]
+            if isinstance(reader, WarpedVRT):
+                return []
+            try:
+                factors = set(reader.overviews(index))
+            except READ_ERRORS:
+                return []
+            common = factors if common is None else common & factors
+        return sorted(common or ())
+
+    def read_reduced(
+        self, bands: Sequence[int], factor: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The scene reduced ``factor`` times from its overview of that factor:
+        ``(len(bands), ceil(height / factor), ceil(width / factor))``, and its No Data mask
+        from the mask band's overview (None: compare values with ``nodata``)."""
+        shape = (-(-self.height // factor), -(-self.width // factor))
+        out = np.empty((len(bands), *shape), dtype=self.dtype)
+        try:
+            if self._one_dataset:
+                indexes = [self._readers[b][1] for b in bands]
+                self._readers[0][0].read(indexes, out=out, resampling=Resampling.average)
+            else:
+                for i, b in enumerate(bands):
+                    reader, index = self._readers[b]
+                    reader.read(index, out=out[i], resampling=Resampling.average)
+            mask = None
+            if self._mask_reader is not None:
+                mask = np.asarray(self._mask_reader.dataset_mask(out_shape=shape) == 0)
+        except READ_ERRORS as exc:
+            raise InputError(
+                f"cannot read the 1/{factor} overview of {self.describe()}: {chained_message(exc)}"
+            ) from exc
+        return out, mask
 
     def describe(self) -> str:
         return str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0].parent}/"
