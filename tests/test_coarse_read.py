@@ -15,7 +15,7 @@ from tests.fakes import BANDS, band0_coarse, make_model, scene_with_mask, thresh
 from tests.rasters import write_cog, write_jp2, write_scene_tif
 
 
-def _run(path: Path, coarse_from: str, router: str = "cascade") -> CascadeResult:
+def _run(path: Path | str, coarse_from: str, router: str = "cascade") -> CascadeResult:
     model = make_model(band0_coarse(), threshold_fine())
     config = EngineConfig(coarse_from=coarse_from, router=router, prefetch=False)
     with open_source(path) as src:
@@ -106,3 +106,59 @@ def test_fine_reads_scale_with_the_routed_cells(tmp_path: Path) -> None:
     bands = len(BANDS)
     assert cascade.report["pixels_read"]["fine"] <= routed * 264 * 264 * bands
     assert cascade.report["pixels_read"]["fine"] < every.report["pixels_read"]["fine"]
+
+
+def _corner_cloud_scene(side: int) -> np.ndarray:
+    """Band 0 cloud in a disc around the top-left corner, the other bands noisy ground: the
+    Partly Cloudy cells lie along one arc, as where a cloud field ends."""
+    rng = np.random.default_rng(7)
+    data = rng.integers(200, 264, size=(len(BANDS), side, side), dtype=np.uint16)
+    yy, xx = np.mgrid[:side, :side]
+    data[0] = np.where(yy**2 + xx**2 < (0.4 * side) ** 2, 5000, 1000)
+    return data
+
+
+def test_remote_cog_is_masked_from_a_fraction_of_its_bytes(tmp_path: Path) -> None:
+    from tests.http_server import serve
+
+    path = write_cog(tmp_path / "scene.tif", _corner_cloud_scene(2976), names=BANDS, block=128)
+    local = _run(path, "auto")
+    with serve(tmp_path) as served:
+        remote = _run(f"{served.url}/scene.tif", "auto")
+    np.testing.assert_array_equal(remote.mask, local.mask)
+    assert remote.report["coarse_input"]["from"] == "overview"
+    assert remote.report["routed_fraction"] <= 0.25
+    size = path.stat().st_size
+    assert served.bytes <= 0.4 * size, (served.bytes, size, served.requests)
+
+
+def test_cli_masks_a_url_and_names_a_missing_one(
+    tmp_path: Path, stand_in_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import rasterio
+
+    from tests import faults
+    from tests.http_server import serve
+
+    data, _ = scene_with_mask(600, 500, seed=2)
+    write_cog(tmp_path / "srv" / "scene.tif", data, names=BANDS)
+    out = tmp_path / "out"
+    out.mkdir()
+    with serve(tmp_path / "srv") as served:
+        url = f"{served.url}/scene.tif"
+        res = faults.run_cli(["mask", url, out / "m.tif", "--model", stand_in_dir], monkeypatch)
+        assert res.exit_code == 0, res.output
+        missing = faults.run_cli(
+            ["mask", f"{served.url}/nothing.tif", out / "n.tif", "--model", stand_in_dir],
+            monkeypatch,
+        )
+    assert served.bytes > 0
+    report = json.loads((out / "m.json").read_text())
+    assert report["inputs"] == [f"/vsicurl/{url}"]
+    with rasterio.open(out / "m.tif") as ds:
+        assert ds.shape == (600, 500)
+    assert missing.exit_code != 0
+    assert f"cannot read /vsicurl/{served.url}/nothing.tif as a raster" in missing.output
+    assert not (out / "n.tif").exists()

@@ -4,33 +4,64 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 __all__ = [
     "RASTER_SUFFIXES",
     "band_files_in",
     "band_name_from_path",
+    "gdal_path",
     "has_band_token",
     "input_paths",
     "is_raster_name",
+    "is_remote",
 ]
 
 _BAND_TOKEN = re.compile(r"(?:^|[_\-.])(B\d{1,2}A?)$", re.IGNORECASE)
 RASTER_SUFFIXES = {".tif", ".tiff", ".jp2", ".vrt", ".img"}
 
 
-def band_name_from_path(path: Path) -> str:
+# URL schemes GDAL reads through its network file systems, and the GDAL prefix of each.
+_SCHEMES = {
+    "http://": "/vsicurl/",
+    "https://": "/vsicurl/",
+    "s3://": "/vsis3/",
+    "gs://": "/vsigs/",
+    "az://": "/vsiaz/",
+}
+_NETWORK_PREFIXES = ("/vsicurl/", "/vsis3/", "/vsigs/", "/vsiaz/", "/vsiadls/", "/vsioss/")
+
+
+def is_remote(item: str | Path) -> bool:
+    """True for a URL (``https://``, ``s3://``, ``gs://``, ``az://``) or a GDAL network path
+    (``/vsicurl/``, ``/vsis3/``, ...). Only a ``str`` can be one: a ``Path`` folds ``//``."""
+    return isinstance(item, str) and item.startswith((*_SCHEMES, *_NETWORK_PREFIXES))
+
+
+def gdal_path(item: str) -> str:
+    """The path GDAL opens for a URL: ``https://h/x.tif`` -> ``/vsicurl/https://h/x.tif``,
+    ``s3://bucket/key`` -> ``/vsis3/bucket/key``; any other string unchanged."""
+    for scheme, prefix in _SCHEMES.items():
+        if item.startswith(scheme):
+            return prefix + (item if prefix == "/vsicurl/" else item[len(scheme) :])
+    return item
+
+
+def band_name_from_path(path: str | Path) -> str:
     """``T33UUP_20200101_B8A.jp2`` -> ``B8A``; a stem without such a token is the name."""
-    match = _BAND_TOKEN.search(path.stem)
-    return match.group(1).upper() if match else path.stem
+    stem = PurePosixPath(str(path)).stem
+    match = _BAND_TOKEN.search(stem)
+    return match.group(1).upper() if match else stem
 
 
-def input_paths(inputs: str | Path | Sequence[str | Path]) -> list[Path]:
-    """The files :func:`open_source` reads for ``inputs``, in its order (not checked)."""
+def input_paths(inputs: str | Path | Sequence[str | Path]) -> list[Path | str]:
+    """The files :func:`open_source` reads for ``inputs``, in its order (not checked):
+    local files as paths, remote ones (:func:`is_remote`) as the GDAL path strings."""
     if isinstance(inputs, (str, Path)):
-        path = Path(inputs)
-        return band_files_in(path) if path.is_dir() else [path]
-    return [Path(p) for p in inputs]
+        if not is_remote(inputs) and Path(inputs).is_dir():
+            return list(band_files_in(inputs))
+        inputs = [inputs]
+    return [gdal_path(str(p)) if is_remote(p) else Path(p) for p in inputs]
 
 
 def band_files_in(folder: str | Path) -> list[Path]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cascade.errors import InputError
+from cascade.io.names import is_remote
 from cascade.io.products import landsat, sentinel2
 from cascade.io.products.base import Product, ProductBand, ProductFormat
 from cascade.io.products.files import archive_kind
@@ -85,6 +86,8 @@ def find_product(inputs: str | Path | Sequence[str | Path]) -> Product | None:
         if len(items) != 1:
             return None
         inputs = items[0]
+    if is_remote(inputs):  # products are read from local folders and archives
+        return None
     path = Path(inputs)
     if detect_format(path) is not None or archive_kind(path) is not None:
         return read_product(path)

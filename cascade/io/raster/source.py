@@ -23,8 +23,8 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window as RioWindow
 
 from cascade.errors import InputError, chained_message
-from cascade.io.names import RASTER_SUFFIXES, band_name_from_path, input_paths
-from cascade.io.raster._gdal import READ_ERRORS, open_dataset
+from cascade.io.names import RASTER_SUFFIXES, band_name_from_path, input_paths, is_remote
+from cascade.io.raster._gdal import READ_ERRORS, open_dataset, remote_options
 
 __all__ = ["RasterSource", "open_source", "resampling_names"]
 
@@ -40,7 +40,7 @@ class RasterSource:
     if any), ``profile`` (CRS and transform of the finest grid), ``paths``.
     """
 
-    paths: list[Path]
+    paths: list[Path | str]  # a remote file is its GDAL path (``/vsicurl/https://...``)
     height: int
     width: int
     band_names: tuple[str | None, ...]
@@ -148,7 +148,8 @@ class RasterSource:
         return out, mask
 
     def describe(self) -> str:
-        return str(self.paths[0]) if len(self.paths) == 1 else f"{self.paths[0].parent}/"
+        first = str(self.paths[0])
+        return first if len(self.paths) == 1 else f"{first.rsplit('/', 1)[0]}/"
 
     @property
     def profile(self) -> dict[str, Any]:
@@ -175,7 +176,7 @@ class RasterSource:
         self.close()
 
 
-def _single(path: Path) -> RasterSource:
+def _single(path: Path | str) -> RasterSource:
     ds = open_dataset(path)
     dtypes = set(ds.dtypes)
     if len(dtypes) != 1:
@@ -199,7 +200,9 @@ def _single(path: Path) -> RasterSource:
     )
 
 
-def _band_files(paths: list[Path], resampling: Resampling, nodata: float | None) -> RasterSource:
+def _band_files(
+    paths: list[Path | str], resampling: Resampling, nodata: float | None
+) -> RasterSource:
     datasets = [open_dataset(p) for p in paths]
     opened: list[Any] = list(datasets)
     try:
@@ -274,7 +277,10 @@ def open_source(
     (a :class:`rasterio.enums.Resampling` name). A scene without a CRS gets a warning.
     While the source is open, GDAL's block cache is limited to ``gdal_cache_mb``. ``nodata``:
     the No Data value of band files that declare none (kept out of the resampling). Paths may
-    be GDAL virtual paths (``/vsizip/{archive.zip}/member``).
+    be GDAL virtual paths (``/vsizip/{archive.zip}/member``) and remote files: URLs
+    (``https://``, ``s3://``, ``gs://``, ``az://``) or GDAL network paths (``/vsicurl/``,
+    ``/vsis3/``, ...), read with :data:`cascade.io.raster._gdal.REMOTE_OPTIONS` (credentials
+    come from the environment, as GDAL reads them: ``AWS_ACCESS_KEY_ID``, ...).
     """
     try:
         method = Resampling[resampling]
@@ -284,7 +290,11 @@ def open_source(
         ) from None
     # Every pixel is read once for pooling and routed rows once more, so a large block cache
     # buys little; GDAL's default (5 % of RAM) would only grow the process by ~1 GB.
-    env = rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2**20)
+    settings: dict[str, Any] = {"GDAL_CACHEMAX": int(gdal_cache_mb) * 2**20}
+    items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    if any(is_remote(item) for item in items):
+        settings |= remote_options()
+    env = rasterio.Env(**settings)
     env.__enter__()
     try:
         source = _open_any(inputs, method, nodata)
@@ -306,7 +316,7 @@ def _open_any(
     inputs: str | Path | Sequence[str | Path], method: Resampling, nodata: float | None
 ) -> RasterSource:
     files = input_paths(inputs)
-    if isinstance(inputs, (str, Path)) and Path(inputs).is_dir():
+    if isinstance(inputs, (str, Path)) and not is_remote(inputs) and Path(inputs).is_dir():
         if not files:
             raise InputError(
                 f"folder {inputs} holds no raster files ({', '.join(sorted(RASTER_SUFFIXES))})"
