@@ -73,6 +73,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def bytes_read() -> int | None:
+    """Bytes this process has read from files so far (Linux ``/proc/self/io`` ``rchar``:
+    every read call, served from the page cache or the disk), or None where unknown."""
+    try:
+        for line in Path("/proc/self/io").read_text().splitlines():
+            if line.startswith("rchar:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def time_call(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
     """Wall times of ``repeats`` calls of ``fn`` and the last call's result."""
     times = []

@@ -118,6 +118,13 @@ def test_speed_suite_times_every_method_and_structure(tiny) -> None:
         main["runs"]["all"]["wall_s"] / main["runs"]["cascade"]["wall_s"], rel=1e-2
     )
     assert main["peak_rss_mib_cascade"] > 100
+    cog = main["cog"]  # the same scene from a COG: the coarse stage reads its overview
+    assert cog["runs"]["cascade"]["coarse_input"]["from"] == "overview"
+    assert main["runs"]["cascade"]["coarse_input"]["from"] == "full"
+    assert cog["valid_pixels_lost"] == 0
+    assert cog["mask_agree"] >= 0.99
+    tiled_px = main["runs"]["cascade"]["pixels_read"]["coarse"]
+    assert cog["runs"]["cascade"]["pixels_read"]["coarse"] < tiled_px
     assert [r["structure"] for r in s["structures"]] == [
         "clear",
         "overcast",

@@ -25,13 +25,14 @@ from cascade.io.raster.datasets import (
     utm_transform,
 )
 from cascade.io.raster.source import RasterSource, open_source, resampling_names
-from cascade.io.raster.write import RasterWriter, raster_writer, write_raster
+from cascade.io.raster.write import RasterWriter, copy_as_cog, raster_writer, write_raster
 
 __all__ = [
     "InputError",
     "RasterData",
     "RasterSource",
     "RasterWriter",
+    "copy_as_cog",
     "georef_from_bounds",
     "georef_or_none",
     "open_source",

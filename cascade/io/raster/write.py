@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+import rasterio.shutil
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 from rasterio.windows import Window as RioWindow
@@ -21,7 +22,7 @@ from cascade.io.files import atomic_output
 from cascade.io.geotiff import Layout, geotiff_profile
 from cascade.io.raster._gdal import WRITE_ERRORS
 
-__all__ = ["RasterWriter", "raster_writer", "write_raster"]
+__all__ = ["RasterWriter", "copy_as_cog", "raster_writer", "write_raster"]
 
 
 class RasterWriter:
@@ -141,3 +142,30 @@ def write_raster(
     ) as writer:
         writer.write(arr)
     return Path(path)
+
+
+def copy_as_cog(
+    src: str | Path,
+    dst: str | Path,
+    *,
+    overview_resampling: str = "average",
+    overwrite: bool = False,
+) -> Path:
+    """Copy a raster to ``dst`` as a Cloud-Optimized GeoTIFF (deflate, 512 x 512 tiles,
+    overviews by ``overview_resampling``), atomically: the cheap input the coarse stage reads
+    from its overview (see :mod:`cascade.engine.coarse_read`)."""
+    options = {
+        "driver": "COG",
+        "COMPRESS": "DEFLATE",
+        "BLOCKSIZE": "512",
+        "OVERVIEW_RESAMPLING": overview_resampling.upper(),
+        "NUM_THREADS": "ALL_CPUS",
+    }
+    with atomic_output(dst, overwrite=overwrite) as tmp:
+        try:
+            rasterio.shutil.copy(str(src), str(tmp), **options)
+        except WRITE_ERRORS as exc:
+            raise OutputError(
+                f"cannot copy {src} to {dst} as a COG: {chained_message(exc)}"
+            ) from exc
+    return Path(dst)
