@@ -28,6 +28,7 @@ from training.losses import (
 from training.metrics import (
     DEFAULT_EPSILON,
     DEFAULT_PAIR_WEIGHTS,
+    NO_DATA_PAIR_WEIGHTS,
     PLACEMENTS,
     adjacency_count,
     adjacency_kernels,
@@ -119,7 +120,7 @@ def test_adjacency_count_known_total() -> None:
     # (0,1)-(1,2) and (1,1)-(0,2), the two diagonals of the top-right window: 1 + 1.
     # Total 5. By window: top-right holds 2 O x 2 C = 4, bottom-right 1 O x 1 C = 1.
     assert adjacency_count(g, OC) == 5
-    assert normalized_adjacency(g, OC) == pytest.approx(5 / 16)
+    assert normalized_adjacency(g, OC) == pytest.approx(5 / (3 * 3 * 4))  # Eq. 5: m n A_max
     # Partly cloudy touches overcast at (1,0)-(0,0) (1), (1,0)-(1,1) (2), (1,0)-(0,1) (1),
     # (2,0)-(1,1) (1), (2,1)-(1,1) (2), (2,2)-(1,1) (1) and cloudless at (2,1)-(1,2) (1),
     # (2,2)-(1,2) (1): 8 with overcast.
@@ -130,14 +131,14 @@ def test_adjacency_count_known_total() -> None:
 def test_adjacency_count_sums_over_batch() -> None:
     batch = np.stack([grid("OC", "PP"), grid("OO", "CC"), grid("PP", "PP")])
     assert adjacency_count(batch, OC) == 1 + 4 + 0
-    assert normalized_adjacency(batch, OC) == pytest.approx(5 / (3 * 4))
+    assert normalized_adjacency(batch, OC) == pytest.approx(5 / (3 * 2 * 2 * 4))
 
 
 @pytest.mark.parametrize("rows", [("OCOC", "OCOC", "OCOC"), ("OCOC", "COCO", "OCOC")])
 def test_stripes_and_checkerboard_reach_the_maximum(rows: tuple[str, ...]) -> None:
     g = grid(*rows)
     assert adjacency_count(g, OC) == max_adjacency_count(3, 4) == 4 * 2 * 3
-    assert normalized_adjacency(g, OC) == 1.0
+    assert normalized_adjacency(g, OC) == 24 / (3 * 4 * 4)
 
 
 def test_adjacency_count_matches_neighbour_reference_and_tf() -> None:
@@ -166,13 +167,14 @@ def test_kernels_are_the_twelve_placements() -> None:
 def test_relaxed_score_of_onehot_is_scaled_sdn(mode: str) -> None:
     rng = np.random.default_rng(3)
     batch = random_onehot(rng, (3, 6, 6))
+    most = 3 * max_adjacency_count(6, 6)
     for pair in [OC, (OVERCAST, NO_DATA), (PARTLY_CLOUDY, CLOUDLESS)]:
-        sdn = normalized_adjacency(batch, pair)
         relaxed = float(relaxed_adjacency(batch, pair, mode=mode))
         # Documented: each response of 2 passes the ReLU as 1 - epsilon.
-        assert relaxed == pytest.approx((1 - DEFAULT_EPSILON) * sdn, rel=1e-6)
+        want = (1 - DEFAULT_EPSILON) * adjacency_count(batch, pair) / most
+        assert relaxed == pytest.approx(want, rel=1e-6)
     assert float(relaxed_adjacency(batch, OC, mode=mode, epsilon=0.0)) == pytest.approx(
-        normalized_adjacency(batch, OC), rel=1e-6
+        adjacency_count(batch, OC) / most, rel=1e-6
     )
 
 
@@ -254,14 +256,48 @@ def test_gradient_descent_on_soft_loss_lowers_sdn() -> None:
         ([0.3, 4.0, 0.0, 1.2], [0.25, 1.0, 0.7, 2.0]),
     ],
 )
-def test_weighted_cross_entropy_matches_numpy(alpha: list[float], beta: list[float]) -> None:
+@pytest.mark.parametrize("form", ["eq2", "weighted-categorical"])
+def test_weighted_cross_entropy_matches_numpy(
+    alpha: list[float], beta: list[float], form: str
+) -> None:
     rng = np.random.default_rng(5)
     y_true = random_onehot(rng, (3, 5, 5))
     y_pred = random_probs(rng, (3, 5, 5))
-    y_pred[0, 0, 0] = [0.0, 0.0, 1.0, 0.0]  # exercises the clip at 1e-7
-    expected = weighted_cross_entropy_numpy(y_true, y_pred, alpha, beta)
-    got = float(weighted_cross_entropy(alpha, beta)(y_true, y_pred))
+    y_pred[0, 0, 0] = [0.0, 0.0, 1.0, 0.0]  # exercises the clips at 1e-7 and 1 - 1e-7
+    expected = weighted_cross_entropy_numpy(y_true, y_pred, alpha, beta, form)
+    got = float(weighted_cross_entropy(alpha, beta, form)(y_true, y_pred))
     assert got == pytest.approx(expected, rel=1e-5)
+
+
+def test_eq2_by_hand_on_one_cell() -> None:
+    # The paper's Eq. 2 for one cell, y = Partly Cloudy, p = (0.2, 0.5, 0.2, 0.1):
+    # -[a0 b0 log(0.8) + a1 log(0.5) + a2 b2 log(0.8) + a3 b3 log(0.9)]
+    alpha, beta = [1.0, 2.0, 1.0, 1.0], [1.0, 0.5, 1.0, 1.0]
+    y = np.array([[[[0.0, 1.0, 0.0, 0.0]]]], np.float32)
+    p = np.array([[[[0.2, 0.5, 0.2, 0.1]]]], np.float32)
+    want = -(np.log(0.8) + 2.0 * np.log(0.5) + np.log(0.8) + np.log(0.9))
+    assert float(weighted_cross_entropy(alpha, beta)(y, p)) == pytest.approx(want, rel=1e-5)
+
+
+def test_eq2_beta_below_one_forgives_false_positives_only() -> None:
+    # beta weighs the negative term of its class: with beta_PC = 0.5, calling a Cloudless cell
+    # Partly Cloudy (a false positive of PC) costs less than with beta = 1; missing a Partly
+    # Cloudy cell (a false negative of PC) costs the same.
+    unit, paper = ([1.0] * 4, [1.0] * 4), ([1.0] * 4, [1.0, 0.5, 1.0, 1.0])
+    cloudless = np.array([[[[0.0, 0.0, 1.0, 0.0]]]], np.float32)
+    partly = np.array([[[[0.0, 1.0, 0.0, 0.0]]]], np.float32)
+    says_partly = np.array([[[[0.05, 0.8, 0.1, 0.05]]]], np.float32)
+    says_cloudless = np.array([[[[0.05, 0.1, 0.8, 0.05]]]], np.float32)
+
+    def loss(weights: tuple[list[float], list[float]], y: np.ndarray, p: np.ndarray) -> float:
+        return float(weighted_cross_entropy(*weights)(y, p))
+
+    assert loss(paper, cloudless, says_partly) < loss(unit, cloudless, says_partly)
+    # the missed PC cell: its PC term is the positive one (y_PC log p_PC), which beta leaves
+    # alone, and PC's negative term vanishes (1 - y_PC = 0)
+    fn_unit, fn_paper = loss(unit, partly, says_cloudless), loss(paper, partly, says_cloudless)
+    assert fn_paper == pytest.approx(fn_unit, rel=1e-6)
+    assert fn_paper > loss(paper, cloudless, says_partly)
 
 
 def test_unit_weights_give_keras_categorical_cross_entropy() -> None:
@@ -269,9 +305,8 @@ def test_unit_weights_give_keras_categorical_cross_entropy() -> None:
     y_true = random_onehot(rng, (2, 4, 4))
     y_pred = random_probs(rng, (2, 4, 4))
     keras_ce = float(keras.losses.CategoricalCrossentropy()(y_true, y_pred))
-    assert float(weighted_cross_entropy([1] * 4, [1] * 4)(y_true, y_pred)) == pytest.approx(
-        keras_ce, rel=1e-5
-    )
+    got = float(weighted_cross_entropy([1] * 4, [1] * 4, "weighted-categorical")(y_true, y_pred))
+    assert got == pytest.approx(keras_ce, rel=1e-5)
 
 
 def test_coarse_loss_is_wce_plus_adjacency() -> None:
@@ -304,15 +339,37 @@ def test_staged_coarse_loss_switches_the_adjacency_term_inside_a_traced_function
     assert traced.experimental_get_tracing_count() == 1
 
 
-def test_adjacency_loss_default_weights() -> None:
+def test_adjacency_loss_default_weights_are_the_papers() -> None:
+    assert dict(DEFAULT_PAIR_WEIGHTS) == {OC: 0.75, (0, 1): 0.125, (2, 1): 0.125}
+    assert dict(NO_DATA_PAIR_WEIGHTS) == {OC: 0.75, (0, 3): 0.125, (2, 3): 0.125}
+
+
+def test_earlier_penalty_form_scores_the_prediction_alone() -> None:
     rng = np.random.default_rng(9)
     y_pred = random_onehot(rng, (2, 5, 5))
-    expected = sum(
-        w * (1 - DEFAULT_EPSILON) * normalized_adjacency(y_pred, p)
-        for p, w in DEFAULT_PAIR_WEIGHTS.items()
-    )
-    assert dict(DEFAULT_PAIR_WEIGHTS) == {OC: 0.75, (0, 3): 0.125, (2, 3): 0.125}
-    assert float(adjacency_loss()(y_pred, y_pred)) == pytest.approx(expected, rel=1e-6)
+    loss = adjacency_loss(NO_DATA_PAIR_WEIGHTS, form="penalty")
+    expected = sum(w * float(relaxed_adjacency(y_pred, p)) for p, w in NO_DATA_PAIR_WEIGHTS.items())
+    assert float(loss(y_pred, y_pred)) == pytest.approx(expected, rel=1e-6)
+    assert expected > 0
+
+
+def test_eq3_is_the_squared_difference_of_relaxed_counts() -> None:
+    # Labels: Overcast left, Partly Cloudy middle, Cloudless right (a 3 x 3 grid): no O/C
+    # adjacency, several O/P ones.
+    y_true = grid("OPC", "OPC", "OPC")[np.newaxis]
+    assert adjacency_count(y_true, OC) == 0
+    n_op = adjacency_count(y_true, (OVERCAST, PARTLY_CLOUDY))
+    # A prediction that drops the Partly Cloudy column: O next to C everywhere.
+    y_pred = grid("OOC", "OOC", "OOC")[np.newaxis] * 0.97 + 0.0075
+    eps = DEFAULT_EPSILON
+    hard_oc = adjacency_count(grid("OOC", "OOC", "OOC")[np.newaxis], OC)
+    loss = adjacency_loss({OC: 1.0}, mode="ste", epsilon=eps)
+    # S'_d(y) = 0; S'_d(y_hat) = (1 - eps) per adjacency (ste: the hard one-hot's value)
+    assert float(loss(y_true, y_pred)) == pytest.approx(((1 - eps) * hard_oc) ** 2 / 9, rel=1e-5)
+    # matching the labels' count of a pair costs nothing, however many adjacencies it has
+    same = adjacency_loss({(OVERCAST, PARTLY_CLOUDY): 1.0}, mode="ste")
+    assert n_op > 0
+    assert float(same(y_true, y_true * 0.97 + 0.0075)) == pytest.approx(0.0, abs=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -340,14 +397,14 @@ def test_coarse_accuracy_counts_cells_per_image() -> None:
 
 def test_sdn_metric_accumulates_over_batches() -> None:
     metric = SdnMetric()
-    metric.update_state(None, grid("OO", "CC")[np.newaxis] * 0.6 + 0.1)  # 4 of 4
-    metric.update_state(None, np.stack([grid("OP", "PP"), grid("OC", "PP")]))  # 1 of 8
-    assert float(metric.result()) == pytest.approx(5 / 12)
+    metric.update_state(None, grid("OO", "CC")[np.newaxis] * 0.6 + 0.1)  # 4 of 2 x 2 x 4
+    metric.update_state(None, np.stack([grid("OP", "PP"), grid("OC", "PP")]))  # 1 of 32
+    assert float(metric.result()) == pytest.approx(5 / 48)
     metric.reset_state()
     assert float(metric.result()) == 0.0
     weighted = SdnMetric(pair_weights=DEFAULT_PAIR_WEIGHTS)
     g = grid("ON", "CC")
-    weighted.update_state(None, g[np.newaxis])
+    weighted.update_state(None, g[np.newaxis])  # Eq. 5, as normalized_adjacency
     expected = sum(w * normalized_adjacency(g, p) for p, w in DEFAULT_PAIR_WEIGHTS.items())
     assert float(weighted.result()) == pytest.approx(expected)
 

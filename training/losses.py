@@ -6,22 +6,23 @@ Cloudless, No Data, in that channel order). Its training loss follows Luotamo, M
 Klami, "Multi-scale cloud detection in remote sensing images using a dual convolutional neural
 network" (IEEE TGRS 2021, arXiv:2006.00836):
 
-* a weighted cross entropy (the paper's Eq. 2), :func:`weighted_cross_entropy`;
-* an *adjacency* loss (Eqs. 3-6), :func:`adjacency_loss`: an Overcast cell should never touch a
-  Cloudless one (a cloud's edge lies in a Partly Cloudy cell between them), so the loss
-  penalises predicted grids in which such a pair of classes is adjacent;
-* their sum, :func:`coarse_loss`. The paper's recipe trains with the cross entropy alone
-  (``gamma = 0``) and then fine-tunes with ``gamma = 1``.
+* a weighted cross entropy, the paper's Eq. 2 (:mod:`training.cross_entropy`,
+  :func:`weighted_cross_entropy`): a binary cross entropy per class whose ``beta_k`` weighs the
+  negative term, so ``beta_k < 1`` forgives false positives of class ``k``;
+* an *adjacency* loss, Eqs. 3-6 (:func:`adjacency_loss`): the squared difference between the
+  numbers of adjacent cells of a class pair (Overcast/Cloudless, Overcast/Partly Cloudy,
+  Cloudless/Partly Cloudy) in the labels and in the prediction, counted by 12 two-by-two
+  kernels and relaxed by ``ReLU(conv - (1 + epsilon))`` with ``epsilon = 0.001``;
+* their sum, :func:`coarse_loss`. The paper trains with the cross entropy alone (``gamma =
+  0``) and then fine-tunes from those weights with ``gamma = 1``.
 
-Provenance. Only the paper's abstract and introduction could be consulted when this module was
-written; the text of Eqs. 2-6 was not available. The definitions below are therefore *our
-reading* of the losses as described (12 two-by-two kernels over a pair of class channels, a
-count of the positions where a kernel's response is 2, a relaxation by
-``ReLU(conv - (1 + epsilon))`` with ``epsilon = 0.001``, a ``sign()``-based one-hot of the
-predictions, pair weights 0.75 / 0.125 / 0.125). Each docstring says which parts are ours:
-the exact form of the cross entropy's ``beta``, the normaliser of ``S_dn`` and the two pairs
-that share the 0.125 weight. Check them against the published equations before relying on
-numbers comparable to the paper's.
+Provenance. The first version of this module was written before the paper's text was at hand;
+its reading (a class-weighted categorical cross entropy, an adjacency *penalty* on the
+prediction alone, 0.125 pairs with No Data) trained the shipped pairs and stays available under
+its own names (``cross_entropy="weighted-categorical"``, ``form="penalty"``,
+:data:`training.metrics.NO_DATA_PAIR_WEIGHTS`); recipes choose with ``[coarse] loss_form``.
+docs/paper.md compares every element with the paper. Two deliberate differences from the
+paper's sums: both terms are means over the grid's cells (the paper's divided by ``m n``).
 
 Shapes: ``y_true`` is one-hot and ``y_pred`` holds probabilities, both ``(batch, H, W, 4)``
 float32 (``H = W = G`` for the coarse model). Every loss here is a :class:`keras.losses.Loss`:
@@ -42,14 +43,17 @@ import tensorflow as tf
 # isort: on
 import numpy as np
 
-from cascade.classes import CELL_CLASS_NAMES, CLOUDLESS, OVERCAST
-from cascade.errors import InputArrayError
+from cascade.classes import CLOUDLESS, OVERCAST
+from cascade.errors import InputArrayError, LossConfigError
 
 __all__ = [
+    "ADJACENCY_FORMS",
+    "CROSS_ENTROPIES",
     "AdjacencyLoss",
     "CoarseLoss",
     "SdnMetric",
     "StagedCoarseLoss",
+    "WeightedCategoricalCrossEntropy",
     "WeightedCrossEntropy",
     "adjacency_count_tf",
     "adjacency_loss",
@@ -59,98 +63,31 @@ __all__ = [
     "weighted_cross_entropy",
 ]
 
+from training.cross_entropy import (
+    CROSS_ENTROPIES,
+    WeightedCategoricalCrossEntropy,
+    WeightedCrossEntropy,
+    check_prediction,
+    cross_entropy_class,
+    weighted_cross_entropy,
+)
 from training.metrics import (
-    CLIP_MIN,
+    A_MAX,
     DEFAULT_EPSILON,
-    N_CLASSES,
     AdjacencyMode,
     Pair,
     _check_mode,
     _check_pair,
     _check_pair_weights,
     _check_scalar,
-    _per_class_vector,
     adjacency_kernels,
 )
+
+ADJACENCY_FORMS: Final = ("eq3", "penalty")
 
 # Exact one-hot responses are 0, 1 or 2; any threshold strictly between 1 and 2 picks the 2s
 # without asking float arithmetic for equality.
 _HIT_THRESHOLD: Final = 1.5
-
-
-def _check_prediction(y_pred: tf.Tensor, y_true: tf.Tensor | None = None) -> None:
-    """Static shape checks, done when the loss is traced."""
-    shape = y_pred.shape
-    if shape.rank is not None and (shape.rank != 4 or shape[-1] not in (None, N_CLASSES)):
-        raise InputArrayError(
-            f"y_pred must be (batch, G, G, {N_CLASSES}) probabilities over {CELL_CLASS_NAMES}; "
-            f"got shape {tuple(shape)}"
-        )
-    if y_true is not None and not y_true.shape.is_compatible_with(shape):
-        raise InputArrayError(
-            f"y_true must have the shape of y_pred {tuple(shape)}; got {tuple(y_true.shape)}"
-        )
-
-
-# --------------------------------------------------------------------------- cross entropy
-
-
-@keras.saving.register_keras_serializable(package="cascade_training")
-class WeightedCrossEntropy(keras.losses.Loss):
-    r"""Weighted cross entropy of the coarse model (the paper's Eq. 2, in our reading).
-
-    .. math::
-
-        L_{WCE} = -\frac{1}{N} \sum_{cells} \sum_{k} \alpha_k \, y_k \,
-                  \log\left(\hat p_k^{\,\beta_k}\right),
-        \qquad \hat p_k = \mathrm{clip}(p_k, 10^{-7}, 1)
-
-    averaged over the ``N`` cells of the batch (per image, then over images: every image has
-    the same number of cells). ``alpha_k`` weighs class ``k``'s term; the paper describes
-    ``beta_k < 1`` as rewarding recall of class ``k``.
-
-    Our reading: the paper's equation was not available, and this is the form the project
-    specified for that case. Note that ``log(p ** beta) = beta * log(p)``, so in this form
-    ``beta_k`` acts as a second per-class weight (the effective weight is
-    ``alpha_k * beta_k``) and ``beta_k < 1`` *lowers* the penalty on missed class-``k``
-    cells, which does not by itself reward recall. If the published Eq. 2 differs, change
-    :meth:`call` and :func:`weighted_cross_entropy_numpy` together.
-
-    Args:
-        alpha: four weights ``>= 0``, one per class in :data:`cascade.classes` order.
-        beta: four exponents ``> 0``.
-    """
-
-    def __init__(
-        self,
-        alpha: Sequence[float],
-        beta: Sequence[float],
-        name: str = "weighted_cross_entropy",
-        reduction: str | None = "sum_over_batch_size",
-        dtype: Any = None,
-    ) -> None:
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.alpha = tuple(float(v) for v in _per_class_vector("alpha", alpha, positive=False))
-        self.beta = tuple(float(v) for v in _per_class_vector("beta", beta, positive=True))
-        self._weight_vector = tf.constant(
-            [a * b for a, b in zip(self.alpha, self.beta, strict=True)], dtype=tf.float32
-        )
-
-    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-        """Per-image mean over cells, shape ``(batch,)``."""
-        _check_prediction(y_pred, y_true)
-        p = tf.clip_by_value(y_pred, CLIP_MIN, 1.0)
-        weights = tf.cast(self._weight_vector, p.dtype)
-        per_cell = -tf.reduce_sum(weights * tf.cast(y_true, p.dtype) * tf.math.log(p), axis=-1)
-        return tf.reduce_mean(per_cell, axis=[1, 2])
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "alpha": list(self.alpha), "beta": list(self.beta)}
-
-
-def weighted_cross_entropy(alpha: Sequence[float], beta: Sequence[float]) -> WeightedCrossEntropy:
-    """The weighted cross entropy as a Keras loss; see :class:`WeightedCrossEntropy`."""
-    return WeightedCrossEntropy(alpha, beta)
 
 
 # --------------------------------------------------------------------------- adjacency
@@ -165,7 +102,8 @@ def _pair_response(maps: tf.Tensor, pair: Pair) -> tf.Tensor:
 
 
 def _window_count(maps: tf.Tensor) -> tf.Tensor:
-    """``4 (H - 1)(W - 1)`` of ``maps`` as a float tensor (works with dynamic shapes)."""
+    """``4 (H - 1)(W - 1)`` of ``maps`` as a float tensor (works with dynamic shapes): the
+    normaliser of the earlier reading's relaxed score (:func:`relaxed_adjacency`)."""
     shape = tf.shape(maps)
     return tf.cast(4 * (shape[1] - 1) * (shape[2] - 1), maps.dtype)
 
@@ -196,12 +134,28 @@ def _as_indicator(y_pred: tf.Tensor, mode: AdjacencyMode) -> tf.Tensor:
     return y_pred + tf.stop_gradient(hard - y_pred)
 
 
+def _relaxed_count(y: tf.Tensor, pair: Pair, mode: AdjacencyMode, epsilon: float) -> tf.Tensor:
+    """``S'_d`` per image (Eq. 6), shape ``(batch,)``."""
+    maps = _as_indicator(y, mode)
+    excess = tf.nn.relu(_pair_response(maps, pair) - (1.0 + epsilon))
+    return tf.reduce_sum(excess, axis=[1, 2, 3])
+
+
 def _relaxed_per_image(
     y_pred: tf.Tensor, pair: Pair, mode: AdjacencyMode, epsilon: float
 ) -> tf.Tensor:
-    maps = _as_indicator(y_pred, mode)
-    excess = tf.nn.relu(_pair_response(maps, pair) - (1.0 + epsilon))
-    return tf.reduce_sum(excess, axis=[1, 2, 3]) / _window_count(maps)
+    return _relaxed_count(y_pred, pair, mode, epsilon) / _window_count(y_pred)
+
+
+def _count_difference(
+    y_true: tf.Tensor, y_pred: tf.Tensor, pair: Pair, mode: AdjacencyMode, epsilon: float
+) -> tf.Tensor:
+    """Eq. 3 per image, ``(S'_d(y) - S'_d(y_hat))^2``, over the grid's ``H W`` cells (as the
+    cross entropy is a mean over cells), shape ``(batch,)``."""
+    target = _relaxed_count(tf.cast(y_true, y_pred.dtype), pair, "soft", epsilon)
+    got = _relaxed_count(y_pred, pair, mode, epsilon)
+    shape = tf.shape(y_pred)
+    return tf.square(target - got) / tf.cast(shape[1] * shape[2], y_pred.dtype)
 
 
 def relaxed_adjacency(
@@ -217,9 +171,12 @@ def relaxed_adjacency(
         S_{rn} = \frac{1}{4 (H-1)(W-1)} \sum_{n=1}^{12} \sum_{i,j}
                  \mathrm{ReLU}\left( (K_n * [M_A, M_B])_{ij} - (1 + \epsilon) \right)
 
-    with the maps ``M`` chosen by ``mode`` (see :class:`AdjacencyLoss`) and the same divisor as
-    :func:`normalized_adjacency`. On an exact one-hot grid the response is 0, 1 or 2 and only
-    the 2s pass the ReLU, each contributing ``1 - epsilon``, so ``S_rn = (1 - epsilon) S_dn``.
+    with the maps ``M`` chosen by ``mode`` (see :class:`AdjacencyLoss`): the score of the
+    earlier reading's penalty (``form="penalty"``), divided by the largest ``S_d`` a grid can
+    reach, :func:`training.metrics.max_adjacency_count` (the paper's Eq. 5 divides by ``4 H W``
+    instead, :func:`normalized_adjacency`). On an exact one-hot grid the response is 0, 1 or 2
+    and only the 2s pass the ReLU, each contributing ``1 - epsilon``, so ``S_rn = (1 -
+    epsilon) S_d / (4 (H - 1)(W - 1))``.
     On probabilities ``S_rn`` also lies in ``[0, 1 - epsilon]`` (it is convex in the maps, so
     its maximum is at a one-hot grid).
     """
@@ -227,25 +184,32 @@ def relaxed_adjacency(
     m = _check_mode(mode)
     eps = _check_scalar("epsilon", epsilon, low=0.0, high=1.0)
     x = tf.convert_to_tensor(y_pred, dtype=tf.float32)
-    _check_prediction(x)
+    check_prediction(x)
     return tf.reduce_mean(_relaxed_per_image(x, p, m, eps))
 
 
 @keras.saving.register_keras_serializable(package="cascade_training")
 class AdjacencyLoss(keras.losses.Loss):
-    r"""Adjacency loss of the coarse model (the paper's Eqs. 3-6, in our reading).
+    r"""Adjacency loss of the coarse model: the paper's Eqs. 3 and 6 (``form="eq3"``).
 
     .. math::
 
-        L_{adj} = \gamma \sum_{(A,B)} w_{(A,B)} \, S_{rn}(M; A, B)
+        L_{adj} = \gamma \sum_{(A,B)} w_{(A,B)} \frac{1}{H W}
+                  \left[ S'_d(y; A, B) - S'_d(M; A, B) \right]^2,
+        \qquad S'_d(M) = \sum_{i,j,n} \mathrm{ReLU}((K_n * [M_A, M_B])_{ij} - (1 + \epsilon))
 
-    where :math:`S_{rn}` is :func:`relaxed_adjacency` of the predicted maps ``M``: a penalty
-    for every 2x2 window in which a cell confidently predicted A touches one confidently
-    predicted B. ``y_true`` is only checked for shape: the loss constrains the prediction's
-    layout, not its agreement with the labels (ground truth never has such adjacencies).
-    Default weights :data:`DEFAULT_PAIR_WEIGHTS`: (Overcast, Cloudless) 0.75 as in the paper,
-    and 0.125 for (Overcast, No Data) and (Cloudless, No Data), which are our reading of the
-    paper's "other two pairs".
+    the squared difference between the relaxed adjacency counts of the labels and of the
+    predicted maps ``M`` (Eq. 6; on the one-hot labels each adjacency counts ``1 -
+    epsilon``): the loss is smallest when the prediction has as many A/B adjacencies as the
+    labels, not when it has none. Divided by the grid's ``H W`` cells, as the cross entropy is
+    a mean over cells (both are the paper's sums over ``m n``); :data:`DEFAULT_PAIR_WEIGHTS`
+    are the paper's (Overcast/Cloudless 0.75, Overcast/Partly Cloudy and Cloudless/Partly
+    Cloudy 0.125).
+
+    ``form="penalty"``: our earlier reading, written before the paper's text was at hand and
+    used by the shipped pairs: ``gamma sum w S_rn(M; A, B)`` with :func:`relaxed_adjacency`,
+    a penalty on every predicted A/B adjacency whatever the labels have (``y_true`` only
+    checked for shape); meant for the pairs of :data:`training.metrics.NO_DATA_PAIR_WEIGHTS`.
 
     Modes (which maps ``M`` the score sees):
 
@@ -261,11 +225,15 @@ class AdjacencyLoss(keras.losses.Loss):
       of ``"literal"`` (without its tie rule), the gradient of ``"soft"`` evaluated at the hard
       one-hot.
 
+    The paper's relaxed one-hot ``sigma'`` (values within floating-point residuals of 0 and
+    1, its Supplement) is closest to ``"ste"``.
+
     Args:
         pair_weights: ``{(A, B): weight >= 0}``; a pair and its reverse are the same pair.
         gamma: overall weight ``>= 0``.
         mode: ``"soft"``, ``"literal"`` or ``"ste"``.
         epsilon: margin in ``[0, 1)``; the paper uses 0.001.
+        form: ``"eq3"`` (the paper's) or ``"penalty"`` (the earlier reading).
     """
 
     def __init__(
@@ -277,8 +245,12 @@ class AdjacencyLoss(keras.losses.Loss):
         name: str = "adjacency_loss",
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
+        form: str = "eq3",
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
+        if form not in ADJACENCY_FORMS:
+            raise LossConfigError(f"form must be one of {', '.join(ADJACENCY_FORMS)}, got {form!r}")
+        self.form = form
         self.pair_weights = _check_pair_weights(pair_weights)
         self.gamma = _check_scalar("gamma", gamma, low=0.0)
         self.mode: AdjacencyMode = _check_mode(mode)
@@ -286,11 +258,16 @@ class AdjacencyLoss(keras.losses.Loss):
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         """Per-image weighted score, shape ``(batch,)``."""
-        _check_prediction(y_pred, y_true)
+        check_prediction(y_pred, y_true)
         total = tf.zeros(tf.shape(y_pred)[:1], dtype=y_pred.dtype)
         for pair, weight in self.pair_weights.items():
-            if weight:
-                total += weight * _relaxed_per_image(y_pred, pair, self.mode, self.epsilon)
+            if not weight:
+                continue
+            if self.form == "eq3":
+                term = _count_difference(y_true, y_pred, pair, self.mode, self.epsilon)
+            else:
+                term = _relaxed_per_image(y_pred, pair, self.mode, self.epsilon)
+            total += weight * term
         return self.gamma * total
 
     def get_config(self) -> dict[str, Any]:
@@ -301,6 +278,7 @@ class AdjacencyLoss(keras.losses.Loss):
             "gamma": self.gamma,
             "mode": self.mode,
             "epsilon": self.epsilon,
+            "form": self.form,
         }
 
     @classmethod
@@ -315,9 +293,12 @@ def adjacency_loss(
     gamma: float = 1.0,
     mode: str = "soft",
     epsilon: float = DEFAULT_EPSILON,
+    form: str = "eq3",
 ) -> AdjacencyLoss:
     """The adjacency loss as a Keras loss; see :class:`AdjacencyLoss`."""
-    return AdjacencyLoss(pair_weights=pair_weights, gamma=gamma, mode=mode, epsilon=epsilon)
+    return AdjacencyLoss(
+        pair_weights=pair_weights, gamma=gamma, mode=mode, epsilon=epsilon, form=form
+    )
 
 
 @keras.saving.register_keras_serializable(package="cascade_training")
@@ -329,8 +310,10 @@ class CoarseLoss(keras.losses.Loss):
         L = L_{WCE}(\alpha, \beta) + \gamma \sum_{(A,B)} w_{(A,B)} \, S_{rn}(A, B)
 
     ``gamma = 0`` is the plain weighted cross entropy (the adjacency term is not computed);
-    the paper trains so first and then fine-tunes with ``gamma = 1``. Arguments as in
-    :class:`WeightedCrossEntropy` and :class:`AdjacencyLoss`.
+    the paper trains so first and then fine-tunes with ``gamma = 1``. ``cross_entropy``: the
+    paper's Eq. 2 (``"eq2"``, :class:`WeightedCrossEntropy`) or ``"weighted-categorical"``
+    (:class:`WeightedCategoricalCrossEntropy`). Other arguments as in those classes and
+    :class:`AdjacencyLoss`.
     """
 
     def __init__(
@@ -344,10 +327,15 @@ class CoarseLoss(keras.losses.Loss):
         name: str = "coarse_loss",
         reduction: str | None = "sum_over_batch_size",
         dtype: Any = None,
+        cross_entropy: str = "eq2",
+        adjacency_form: str = "eq3",
     ) -> None:
         super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.wce = WeightedCrossEntropy(alpha, beta, dtype=dtype)
-        self.adjacency = AdjacencyLoss(pair_weights, gamma, mode, epsilon, dtype=dtype)
+        self.cross_entropy = cross_entropy
+        self.wce = cross_entropy_class(cross_entropy)(alpha, beta, dtype=dtype)
+        self.adjacency = AdjacencyLoss(
+            pair_weights, gamma, mode, epsilon, dtype=dtype, form=adjacency_form
+        )
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         """Per-image loss, shape ``(batch,)``."""
@@ -362,6 +350,8 @@ class CoarseLoss(keras.losses.Loss):
             **super().get_config(),
             "alpha": list(self.wce.alpha),
             "beta": list(self.wce.beta),
+            "cross_entropy": self.cross_entropy,
+            "adjacency_form": adj["form"],
             **{k: adj[k] for k in ("gamma", "pair_weights", "mode", "epsilon")},
         }
 
@@ -402,9 +392,12 @@ def coarse_loss(
     pair_weights: Mapping[Pair, float] | None = None,
     mode: str = "soft",
     epsilon: float = DEFAULT_EPSILON,
+    cross_entropy: str = "eq2",
+    adjacency_form: str = "eq3",
 ) -> CoarseLoss:
     """Weighted cross entropy plus adjacency loss as a Keras loss; see :class:`CoarseLoss`."""
-    return CoarseLoss(alpha, beta, gamma, pair_weights, mode, epsilon)
+    options = {"cross_entropy": cross_entropy, "adjacency_form": adjacency_form}
+    return CoarseLoss(alpha, beta, gamma, pair_weights, mode, epsilon, **options)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -419,7 +412,7 @@ def coarse_accuracy(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
     """
     y_pred = tf.convert_to_tensor(y_pred)
     y_true = tf.convert_to_tensor(y_true)
-    _check_prediction(y_pred, y_true)
+    check_prediction(y_pred, y_true)
     hit = tf.equal(tf.argmax(y_true, axis=-1), tf.argmax(y_pred, axis=-1))
     return tf.reduce_mean(tf.cast(hit, tf.float32), axis=[1, 2])
 
@@ -464,14 +457,16 @@ class SdnMetric(keras.metrics.Metric):
     ) -> None:
         del y_true, sample_weight  # the score looks at the prediction's layout only
         y_pred = tf.convert_to_tensor(y_pred, dtype=tf.float32)
-        _check_prediction(y_pred)
+        check_prediction(y_pred)
         hard = tf.one_hot(tf.argmax(y_pred, axis=-1), tf.shape(y_pred)[-1], dtype=tf.float32)
         hits = [
             tf.reduce_sum(tf.cast(_pair_response(hard, p) > _HIT_THRESHOLD, tf.float32))
             for p in self._pairs
         ]
         self.hits.assign_add(tf.stack(hits))
-        self.capacity.assign_add(tf.cast(tf.shape(hard)[0], tf.float32) * _window_count(hard))
+        shape = tf.shape(hard)
+        cells = tf.cast(shape[0] * shape[1] * shape[2], tf.float32)
+        self.capacity.assign_add(cells * float(A_MAX))  # Eq. 5: m n A_max per image
 
     def result(self) -> tf.Tensor:
         return tf.math.divide_no_nan(tf.reduce_sum(self._weight_vector * self.hits), self.capacity)

@@ -16,13 +16,24 @@ from typing import Final, Literal, TypedDict, cast, get_args
 
 import numpy as np
 
-from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, CLOUDLESS, NO_DATA, NODATA, OVERCAST
+from cascade.classes import (
+    CELL_CLASS_NAMES,
+    CLEAR,
+    CLOUD,
+    CLOUDLESS,
+    NO_DATA,
+    NODATA,
+    OVERCAST,
+    PARTLY_CLOUDY,
+)
 from cascade.errors import InputArrayError, LossConfigError
 
 __all__ = [
     "ADJACENCY_MODES",
     "CLIP_MIN",
     "DEFAULT_PAIR_WEIGHTS",
+    "NO_DATA_PAIR_WEIGHTS",
+    "PAIR_WEIGHT_SETS",
     "PLACEMENTS",
     "AdjacencyMode",
     "PixelMetrics",
@@ -45,16 +56,32 @@ ADJACENCY_MODES: Final[tuple[str, ...]] = get_args(AdjacencyMode)
 
 Pair = tuple[int, int]
 
+A_MAX: Final = 4  # the paper's A_max: adjacencies of one pair in a 2x2 filter area, at most
+
 DEFAULT_PAIR_WEIGHTS: Final[Mapping[Pair, float]] = MappingProxyType(
     {
         (OVERCAST, CLOUDLESS): 0.75,
-        # Our reading: the paper gives 0.125 to "the other two pairs", but which two could not
-        # be checked; these two are the project's stated fallback until the equations are read.
+        (OVERCAST, PARTLY_CLOUDY): 0.125,
+        (CLOUDLESS, PARTLY_CLOUDY): 0.125,
+    }
+)
+"""Pair weights ``w_(A,B)`` of :func:`adjacency_loss` when none are given: the paper's (Section
+V-D: Overcast/Cloudless 0.75, Overcast/Partly Cloudy and Cloudless/Partly Cloudy 0.125)."""
+
+NO_DATA_PAIR_WEIGHTS: Final[Mapping[Pair, float]] = MappingProxyType(
+    {
+        (OVERCAST, CLOUDLESS): 0.75,
         (OVERCAST, NO_DATA): 0.125,
         (CLOUDLESS, NO_DATA): 0.125,
     }
 )
-"""Pair weights ``w_(A,B)`` of :func:`adjacency_loss` when none are given."""
+"""Our earlier reading, written before the paper's text was at hand (the 0.125 pairs with No
+Data); the shipped pairs' adjacency stage used it, so recipes can still ask for it."""
+
+PAIR_WEIGHT_SETS: Final[Mapping[str, Mapping[Pair, float]]] = MappingProxyType(
+    {"paper": DEFAULT_PAIR_WEIGHTS, "no-data": NO_DATA_PAIR_WEIGHTS}
+)
+"""The pair weights a recipe names (``[coarse] adjacency_pairs``)."""
 
 _WINDOW_CELLS: Final = ((0, 0), (0, 1), (1, 0), (1, 1))
 PLACEMENTS: Final[tuple[tuple[tuple[int, int], tuple[int, int]], ...]] = tuple(
@@ -177,22 +204,40 @@ def _onehot_batch(onehot: np.ndarray, pair: Pair) -> np.ndarray:
 
 
 def weighted_cross_entropy_numpy(
-    y_true: np.ndarray, y_pred: np.ndarray, alpha: Sequence[float], beta: Sequence[float]
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    alpha: Sequence[float],
+    beta: Sequence[float],
+    form: str = "eq2",
 ) -> float:
-    """Numpy reference of :class:`WeightedCrossEntropy`, written term by term.
+    """Numpy reference of the weighted cross entropies, written term by term, averaged over
+    the ``N`` cells of all images; ``y_true`` and ``y_pred`` are ``(..., 4)``.
 
-    ``L = -(1 / N) * sum_cells sum_k alpha_k * y_k * log(clip(p_k) ** beta_k)`` over the ``N``
-    cells of all images; ``y_true`` and ``y_pred`` are ``(..., 4)``.
+    ``form="eq2"`` (the paper's Eq. 2, :class:`training.losses.WeightedCrossEntropy`):
+    ``-sum_k alpha_k [y_k log p_k + beta_k (1 - y_k) log(1 - p_k)]`` with ``p`` clipped to
+    ``[1e-7, 1 - 1e-7]``; ``"weighted-categorical"``
+    (:class:`training.losses.WeightedCategoricalCrossEntropy`):
+    ``-sum_k alpha_k y_k log(clip(p_k, 1e-7, 1) ** beta_k)``.
     """
     a = _per_class_vector("alpha", alpha, positive=False)
     b = _per_class_vector("beta", beta, positive=True)
     y = np.asarray(y_true, dtype=np.float64)
-    p = np.clip(np.asarray(y_pred, dtype=np.float64), CLIP_MIN, 1.0)
+    p = np.asarray(y_pred, dtype=np.float64)
     if y.shape != p.shape or p.shape[-1:] != (N_CLASSES,):
         raise InputArrayError(
             f"y_true and y_pred must both be (..., {N_CLASSES}); got {y.shape} and {p.shape}"
         )
-    per_cell = -(a * y * np.log(p**b)).sum(axis=-1)
+    if form == "eq2":
+        p = np.clip(p, CLIP_MIN, 1.0 - CLIP_MIN)
+        per_cell = np.zeros(p.shape[:-1])
+        for k in range(N_CLASSES):
+            positive = y[..., k] * np.log(p[..., k])
+            negative = b[k] * (1.0 - y[..., k]) * np.log(1.0 - p[..., k])
+            per_cell -= a[k] * (positive + negative)
+    elif form == "weighted-categorical":
+        per_cell = -(a * y * np.log(np.clip(p, CLIP_MIN, 1.0) ** b)).sum(axis=-1)
+    else:
+        raise InputArrayError(f"unknown form {form!r}; expected 'eq2' or 'weighted-categorical'")
     return float(per_cell.mean())
 
 
@@ -241,16 +286,17 @@ def adjacency_count(onehot: np.ndarray, pair: Sequence[int]) -> int:
 
 
 def normalized_adjacency(onehot: np.ndarray, pair: Sequence[int]) -> float:
-    """Normalised adjacency score ``S_dn = S_d / (4 (H - 1)(W - 1))``, in ``[0, 1]``.
+    """Normalised adjacency score, the paper's Eq. 5: ``S_dn = S_d / (m n A_max)``.
 
-    The divisor is :func:`max_adjacency_count`, the largest ``S_d`` any grid of that size can
-    have, so 1 means every window is half A and half B (our reading of the paper's
-    normalisation). For a batch, ``S_d`` is summed and divided by ``batch`` times the maximum:
-    the mean of the images' ``S_dn``.
+    ``m n`` is the grid's number of cells and ``A_max = 4`` the most adjacencies of one pair a
+    2x2 filter area can hold. For a batch, ``S_d`` is summed and divided by ``batch`` times
+    ``m n A_max``: the mean of the images' ``S_dn``. (``4 (m - 1)(n - 1)``,
+    :func:`max_adjacency_count`, is the largest ``S_d`` a grid can reach, so ``S_dn`` stays
+    a little below 1.)
     """
     a, b = _check_pair(pair)
     y = _onehot_batch(onehot, (a, b))
-    return adjacency_count(y, (a, b)) / (y.shape[0] * max_adjacency_count(y.shape[1], y.shape[2]))
+    return adjacency_count(y, (a, b)) / (y.shape[0] * A_MAX * y.shape[1] * y.shape[2])
 
 
 def adjacency_kernels() -> np.ndarray:

@@ -53,6 +53,17 @@ class FitConfig:
             raise RecipeError("epochs and batch_size must be >= 1 and patience >= 0")
 
 
+# loss_form -> (cross entropy, adjacency form, pair weights by name); see CoarseConfig.
+LOSS_FORMS: dict[str, dict[str, str]] = {
+    "paper": {"cross_entropy": "eq2", "adjacency_form": "eq3", "pairs": "paper"},
+    "earlier": {
+        "cross_entropy": "weighted-categorical",
+        "adjacency_form": "penalty",
+        "pairs": "no-data",
+    },
+}
+
+
 @dataclass(frozen=True)
 class CoarseConfig(FitConfig):
     """Coarse model: encoder backbone; WCE weights; then fine-tuning with the adjacency loss."""
@@ -64,6 +75,24 @@ class CoarseConfig(FitConfig):
     finetune_epochs: int = 10
     finetune_learning_rate: float | None = None
     adjacency_mode: str = "soft"
+    # Which reading of the paper's losses: "paper" (Eq. 2's per-class binary cross entropy,
+    # Eq. 3's squared difference of adjacency counts, the paper's pair weights) or "earlier"
+    # (written before the paper was at hand: a class-weighted categorical cross entropy, an
+    # adjacency penalty on the prediction, 0.125 pairs with No Data), which trained the shipped
+    # pairs and stays the default so that their recipes still mean what trained them.
+    loss_form: str = "earlier"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.loss_form not in LOSS_FORMS:
+            raise RecipeError(
+                f"loss_form must be one of {', '.join(LOSS_FORMS)}, got {self.loss_form!r}"
+            )
+
+    @property
+    def loss_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`training.losses.coarse_loss` for ``loss_form``."""
+        return dict(LOSS_FORMS[self.loss_form])
 
 
 @dataclass(frozen=True)

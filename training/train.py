@@ -277,6 +277,7 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     """
     from cascade.models import build_coarse_model
     from training.losses import StagedCoarseLoss, coarse_accuracy, coarse_loss
+    from training.metrics import PAIR_WEIGHT_SETS
 
     cfg: CoarseConfig = recipe.coarse
     work = recipe.work_dir
@@ -294,7 +295,15 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     _bn_momentum(model)
     finetune = cfg.finetune_epochs > 0
     loss = StagedCoarseLoss(
-        coarse_loss(cfg.alpha, cfg.beta, gamma=cfg.gamma, mode=cfg.adjacency_mode)
+        coarse_loss(
+            cfg.alpha,
+            cfg.beta,
+            gamma=cfg.gamma,
+            pair_weights=PAIR_WEIGHT_SETS[cfg.loss_options["pairs"]],
+            mode=cfg.adjacency_mode,
+            cross_entropy=cfg.loss_options["cross_entropy"],
+            adjacency_form=cfg.loss_options["adjacency_form"],
+        )
     )
     metrics = [coarse_accuracy]
     out = {
