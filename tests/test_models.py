@@ -21,7 +21,9 @@ BANDS = ("B02", "B03", "B04", "B08")
 
 
 @pytest.mark.parametrize(
-    "backbone", ["vgg16", "resnet18", "resnet34", "resnet50", "mobilenetv2", "efficientnetb0"]
+    "backbone",
+    # the paper's three coarse encoders (Table III: VGG16, ResNet-50, InceptionV3) and ours
+    ["vgg16", "resnet50", "inceptionv3", "resnet18", "resnet34", "mobilenetv2", "efficientnetb0"],
 )
 def test_coarse_model_one_output_pixel_per_cell(backbone: str) -> None:
     m = models.build_coarse_model(backbone, bands=5)
@@ -39,6 +41,13 @@ def test_fine_models(arch: str, patch: int) -> None:
     y = np.asarray(m(np.zeros((1, patch, patch, 4), np.float32), training=False))
     assert y.shape == (1, patch, patch, 3)
     assert ((y >= 0) & (y <= 1)).all()
+
+
+def test_the_papers_fine_model_builds() -> None:
+    # FPN on SEResNeXt-50 (Tables I-II), 7 bands as the paper's L1C input
+    m = models.build_fine_model("FPN", "seresnext50", bands=7, patch=64)
+    y = np.asarray(m(np.zeros((2, 64, 64, 7), np.float32), training=False))
+    assert y.shape == (2, 64, 64, 3)
 
 
 def test_builder_errors() -> None:
