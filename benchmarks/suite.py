@@ -74,6 +74,7 @@ class Profile:
     ablation_steps: int
     ablation_eval_scenes: int
     seed: int = 900
+    ablation_seeds: int = 1  # training seeds per arm (mean and sd over them)
     # kernels: the Numba kernels against their numpy references on one scene
     kernels_size: int = 2480
     kernels_repeats: int = 3
@@ -131,6 +132,7 @@ PROFILES = {
         ablation_finetune_epochs=2,
         ablation_steps=40,
         ablation_eval_scenes=3,
+        ablation_seeds=3,
         kernels_size=10980,
         kernels_repeats=5,
         kernels_ref_repeats=3,

@@ -42,10 +42,10 @@ VARIANTS = {
 }
 
 _RECIPE = """\
-# Written by benchmarks/suite_ablation.py: the {variant} arm of the loss ablation.
+# Written by benchmarks/suite_ablation.py: the {variant} arm of the loss ablation, seed {seed}.
 name = "ablation-{slug}"
 profile = "sentinel2-l1c-7"
-seed = 0
+seed = {seed}
 work_dir = "."
 
 [data]
@@ -112,14 +112,15 @@ def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
     return infos
 
 
-def _recipes(suite: Suite, root: Path, data: Path) -> dict[str, Path]:
+def _recipes(suite: Suite, root: Path, data: Path, seed: int) -> dict[str, Path]:
     p = suite.profile
     paths = {}
     for variant, (alpha, beta, gamma, loss_form) in VARIANTS.items():
-        folder = root / _slug(variant)
+        folder = root / _slug(variant) / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         text = _RECIPE.format(
             variant=variant,
+            seed=seed,
             slug=_slug(variant),
             data=data.resolve(),
             epochs=p.ablation_epochs,
@@ -196,6 +197,43 @@ def _evaluate(
     }
 
 
+METRICS = ("coarse_accuracy", "pixel_accuracy", "pixel_f1", "s_dn")
+
+
+def _train(path: Path, set_dir: Path, work: Path, key: str) -> dict[str, Any]:
+    """Train one arm's coarse model on the shared set (a link to it in the arm's folder)."""
+    from training.recipe import load_recipe
+    from training.train import train_coarse
+
+    recipe = load_recipe(path)
+    link = recipe.work_dir / "coarse.h5"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(set_dir / "coarse.h5")
+    _log(f"training {key} ...")
+    t0 = time.perf_counter()
+    history = train_coarse(recipe, restart=True)
+    out = {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "recipe": str(path.relative_to(work)),
+        "history": history,
+    }
+    _log(f"  {out['seconds']} s")
+    return out
+
+
+def _mean_row(variant: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One arm over its seeds: the mean of each metric, its sd (``<metric>_sd``, 0 for one
+    seed) and the summed fine patches."""
+    row: dict[str, Any] = {"loss": variant, "seeds": len(runs)}
+    for m in METRICS:
+        values = np.array([r[m] for r in runs], dtype=np.float64)
+        row[m] = round(float(values.mean()), 5)
+        row[f"{m}_sd"] = round(float(values.std(ddof=1)) if len(values) > 1 else 0.0, 5)
+    row["patches_run"] = int(np.mean([r["patches_run"] for r in runs]))
+    return row
+
+
 def run(suite: Suite) -> dict[str, Any]:
     from cascade.engine import CascadeModel, load_cascade_model
     from cascade.models import build_coarse_model
@@ -203,7 +241,6 @@ def run(suite: Suite) -> dict[str, Any]:
     from cascade.models.pretrained import resolve_model
     from training.recipe import load_recipe
     from training.simulator import CloudConfig, simulate
-    from training.train import train_coarse
 
     p = suite.profile
     root = suite.work / f"ablation-{p.name}"
@@ -212,28 +249,17 @@ def run(suite: Suite) -> dict[str, Any]:
     infos = training_scenes(suite, data)
     simulate_s = time.perf_counter() - t0
     shipped = load_cascade_model(resolve_model(PAIR))
-    recipes = _recipes(suite, root, data)
+    recipes = {seed: _recipes(suite, root, data, seed) for seed in range(p.ablation_seeds)}
     set_dir = root / "set"
     t0 = time.perf_counter()
-    set_info = _derive(next(iter(recipes.values())), set_dir, shipped.coarse_spec.normalization)
+    set_info = _derive(next(iter(recipes[0].values())), set_dir, shipped.coarse_spec.normalization)
     derive_s = time.perf_counter() - t0
 
     trained: dict[str, dict[str, Any]] = {}
-    for variant, path in recipes.items():
-        recipe = load_recipe(path)
-        link = recipe.work_dir / "coarse.h5"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(set_dir / "coarse.h5")
-        _log(f"training {variant} ...")
-        t0 = time.perf_counter()
-        history = train_coarse(recipe, restart=True)
-        trained[variant] = {
-            "seconds": round(time.perf_counter() - t0, 1),
-            "recipe": str(path.relative_to(suite.work)),
-            "history": history,
-        }
-        _log(f"  {trained[variant]['seconds']} s")
+    for seed, paths in recipes.items():
+        for variant, path in paths.items():
+            key = f"{variant} (seed {seed})"
+            trained[key] = _train(path, set_dir, suite.work, key)
 
     scenes = [
         simulate(
@@ -244,21 +270,23 @@ def run(suite: Suite) -> dict[str, Any]:
         )
         for i, c in zip(range(p.ablation_eval_scenes), (0.35, 0.2, 0.5), strict=False)
     ]
-    rows = []
-    for variant, path in recipes.items():
-        recipe = load_recipe(path)
-        keras_model = build_coarse_model("mobilenetv2", len(shipped.bands))
-        keras_model.load_weights(recipe.work_dir / "coarse.final.weights.h5")
-        model = CascadeModel(
-            KerasPredictor(keras_model, batch_size=1),
-            shipped.fine,
-            shipped.coarse_spec,
-            shipped.fine_spec,
-            name=f"ablation-{_slug(variant)}",
-        )
-        warm_up(model, *{sc.paper.shape for sc in scenes})
-        rows.append(_evaluate(variant, model, scenes))
-        _log(f"{variant}: {rows[-1]}")
+    runs = []
+    for seed, paths in recipes.items():
+        for variant, path in paths.items():
+            recipe = load_recipe(path)
+            keras_model = build_coarse_model("mobilenetv2", len(shipped.bands))
+            keras_model.load_weights(recipe.work_dir / "coarse.final.weights.h5")
+            model = CascadeModel(
+                KerasPredictor(keras_model, batch_size=1),
+                shipped.fine,
+                shipped.coarse_spec,
+                shipped.fine_spec,
+                name=f"ablation-{_slug(variant)}-{seed}",
+            )
+            warm_up(model, *{sc.paper.shape for sc in scenes})
+            runs.append({**_evaluate(variant, model, scenes), "seed": seed})
+            _log(f"{variant} seed {seed}: {runs[-1]}")
+    rows = [_mean_row(variant, [r for r in runs if r["loss"] == variant]) for variant in VARIANTS]
     rows.append(_evaluate(f"shipped ({PAIR})", shipped, scenes))
     figure = "ablation.png"
     plots.ablation_bars(suite.images / figure, rows, ["coarse_accuracy", "pixel_accuracy", "s_dn"])
@@ -274,5 +302,7 @@ def run(suite: Suite) -> dict[str, Any]:
             for i, s in enumerate(scenes)
         ],
         "rows": rows,
+        "runs": runs,
+        "seeds": p.ablation_seeds,
         "figures": {"ablation": suite.image_link(figure)},
     }

@@ -152,14 +152,18 @@ def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
         "WCE + adjacency",
         "shipped (sentinel2-l1c-7)",
     ]
+    assert a["seeds"] == 1 and len(a["runs"]) == 3
     for variant in ("CCE", "WCE", "WCE + adjacency"):
         # every arm runs both stages, so only the loss differs
-        assert set(a["trained"][variant]["history"]) == {"wce", "adjacency"}
-        recipe = (suite.work / a["trained"][variant]["recipe"]).read_text()
+        trained = a["trained"][f"{variant} (seed 0)"]
+        assert set(trained["history"]) == {"wce", "adjacency"}
+        recipe = (suite.work / trained["recipe"]).read_text()
         assert "gamma = " + ("1.0" if "adjacency" in variant else "0.0") in recipe
+        assert 'loss_form = "' + ("earlier" if variant == "CCE" else "paper") + '"' in recipe
     for r in a["rows"]:
         assert 0.0 <= r["coarse_accuracy"] <= 1.0
         assert 0.0 <= r["pixel_accuracy"] <= 1.0
+    assert a["rows"][0]["coarse_accuracy_sd"] == 0.0  # one seed
 
 
 @pytest.mark.slow
