@@ -152,7 +152,8 @@ def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
         "WCE + adjacency",
         "shipped (sentinel2-l1c-7)",
     ]
-    assert a["seeds"] == 1 and len(a["runs"]) == 3
+    assert a["seeds"] == 1
+    assert len(a["runs"]) == 3
     for variant in ("CCE", "WCE", "WCE + adjacency"):
         # every arm runs both stages, so only the loss differs
         trained = a["trained"][f"{variant} (seed 0)"]
