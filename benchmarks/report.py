@@ -252,6 +252,23 @@ def _ablation_row(r: dict[str, Any], row: dict[str, Any]) -> list[Any]:
     ]
 
 
+def _arms_text(r: dict[str, Any]) -> str:
+    """What the arms of an ablation record were trained with."""
+    if "arms" in r:  # recorded since the losses follow the paper
+        return (
+            ", as in the paper's Section V-D (CCE: unweighted categorical cross entropy; WCE: "
+            "Eq. 2 with alpha = 2, beta = 0.5 for Partly Cloudy; WCE + adjacency: the second "
+            "stage adds Eq. 3 with gamma = 1 and the paper's pair weights)"
+        )
+    return (
+        " (a record made before the losses were checked against the paper, with our earlier "
+        "reading: CCE; WCE: a class-weighted categorical cross entropy, alpha = (1, 1.5, 1, "
+        "0.5), beta = (1, 0.8, 1, 1); WCE + adjacency: the second stage adds a penalty on "
+        "predicted Overcast/Cloudless adjacencies; S_dn divided by 4 (m - 1)(n - 1) instead "
+        "of Eq. 5's 4 m n; see docs/paper.md)"
+    )
+
+
 def _ablation(suite: Suite, r: dict[str, Any]) -> list[str]:
     p = r["profile"]
     ts = r["training_set"]
@@ -263,10 +280,8 @@ def _ablation(suite: Suite, r: dict[str, Any]) -> list[str]:
         f"{ts['per_split']['train']} training and {ts['per_split']['val']} validation crops "
         f"of {ts['sample_shape'][0]} x {ts['sample_shape'][1]} coarse pixels) for "
         f"{p['ablation_epochs']} + {p['ablation_finetune_epochs']} epochs of "
-        f"{p['ablation_steps']} steps; only the loss differs, as in the paper's Section V-D "
-        "(CCE: unweighted categorical cross entropy; WCE: Eq. 2 with alpha = 2, beta = 0.5 "
-        "for Partly Cloudy; WCE + adjacency: the second stage adds Eq. 3 with gamma = 1 and "
-        "the paper's pair weights). Each is paired with the shipped fine model and scored on "
+        f"{p['ablation_steps']} steps; only the loss differs{_arms_text(r)}. Each is paired "
+        "with the shipped fine model and scored on "
         f"{len(r['eval_scenes'])} held-out simulated scene(s) against the paper-style labels. "
         "The shipped pair (trained longer on more data) is shown for reference.",
         "",

@@ -303,6 +303,10 @@ def run(suite: Suite) -> dict[str, Any]:
         ],
         "rows": rows,
         "runs": runs,
+        "arms": {
+            name: {"alpha": a, "beta": b, "gamma": g, "loss_form": f}
+            for name, (a, b, g, f) in VARIANTS.items()
+        },
         "seeds": p.ablation_seeds,
         "figures": {"ablation": suite.image_link(figure)},
     }
