@@ -23,21 +23,26 @@ def write_tif(
     nodata: float | None = None,
     names: tuple[str, ...] | list[str] | None = None,
     block: int | None = None,
+    driver: str = "GTiff",
+    **options: Any,
 ) -> Path:
     """Write ``(bands, height, width)`` (or ``(height, width)``) as a GeoTIFF; its path.
 
     Not georeferenced unless ``crs``/``transform`` are given; ``names`` set the band
-    descriptions; ``block`` makes it tiled with square blocks of that side.
+    descriptions; ``block`` makes it tiled with square blocks of that side. ``driver`` and
+    ``options``: another GDAL driver and its creation options (then ``block`` is unused).
     """
     arr = data if data.ndim == 3 else data[np.newaxis]
     path.parent.mkdir(parents=True, exist_ok=True)
     tiling: dict[str, Any] = (
-        {"tiled": True, "blockxsize": block, "blockysize": block} if block else {}
+        {"tiled": True, "blockxsize": block, "blockysize": block}
+        if block and driver == "GTiff"
+        else {}
     )
     with rasterio.open(
         path,
         "w",
-        driver="GTiff",
+        driver=driver,
         height=arr.shape[1],
         width=arr.shape[2],
         count=arr.shape[0],
@@ -46,6 +51,7 @@ def write_tif(
         transform=transform,
         nodata=nodata,
         **tiling,
+        **options,
     ) as dst:
         dst.write(arr)
         for i, n in enumerate(names or (), start=1):
@@ -80,46 +86,30 @@ def write_cog(
     """A scene as a Cloud-Optimized GeoTIFF with overviews (GDAL's COG driver makes them
     until they fit one block) resampled with ``resampling``; georeferenced like
     :func:`write_scene_tif`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with rasterio.open(
+    options = {"blocksize": block, "compress": "deflate", "overview_resampling": resampling}
+    return write_tif(
         path,
-        "w",
-        driver="COG",
-        height=data.shape[1],
-        width=data.shape[2],
-        count=data.shape[0],
-        dtype=data.dtype.name,
+        data,
         crs=UTM_CRS,
         transform=UTM_TRANSFORM,
         nodata=nodata,
-        blocksize=block,
-        compress="deflate",
-        overview_resampling=resampling,
-    ) as dst:
-        dst.write(data)
-        for i, n in enumerate(names or (), start=1):
-            dst.set_band_description(i, n)
-    return path
+        names=names,
+        driver="COG",
+        **options,
+    )
 
 
 def write_jp2(path: Path, data: np.ndarray, *, names: tuple[str, ...] | list[str]) -> Path:
     """A lossless JPEG 2000 scene (GDAL's JP2OpenJPEG), whose resolution levels GDAL reads
     as overviews."""
-    with rasterio.open(
+    return write_tif(
         path,
-        "w",
-        driver="JP2OpenJPEG",
-        height=data.shape[1],
-        width=data.shape[2],
-        count=data.shape[0],
-        dtype=data.dtype.name,
+        data,
         crs=UTM_CRS,
         transform=UTM_TRANSFORM,
         nodata=0,
+        names=names,
+        driver="JP2OpenJPEG",
         QUALITY=100,
         REVERSIBLE="YES",
-    ) as dst:
-        dst.write(data)
-        for i, n in enumerate(names, start=1):
-            dst.set_band_description(i, n)
-    return path
+    )
