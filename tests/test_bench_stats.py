@@ -93,10 +93,10 @@ def test_coarse_accuracy_and_s_dn() -> None:
         coarse_accuracy(pred, pred[:1])
     # a cloud edge through a Partly Cloudy band: no Overcast cell touches a Cloudless one
     assert s_dn(np.array([[o, p, c], [o, p, c], [o, p, c]])) == 0.0
-    # a 2 x 2 checkerboard: every kernel placement of the one window hits, the maximum
-    assert s_dn(np.array([[o, c], [c, o]])) == 1.0
-    # one Overcast above one Cloudless in the single window: 1 of the 4 possible hits
-    assert s_dn(np.array([[o, p], [c, p]])) == pytest.approx(1 / 4)
+    # Eq. 5: S_d / (m n A_max); a 2 x 2 checkerboard holds S_d = 4 (its maximum) of 2 * 2 * 4
+    assert s_dn(np.array([[o, c], [c, o]])) == 0.25
+    # one Overcast above one Cloudless in the single window: S_d = 1
+    assert s_dn(np.array([[o, p], [c, p]])) == pytest.approx(1 / 16)
     assert s_dn(np.array([[o, c, o]])) is None  # below 2 x 2 there is no window
     with pytest.raises(ValueError, match="2-D"):
         s_dn(np.zeros(4, np.uint8))

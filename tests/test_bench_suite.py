@@ -245,6 +245,7 @@ def test_benchmark_profiles_evaluate_on_held_out_seeds_only(
     from benchmarks.suite import PROFILES, check_profile_seeds
     from cascade.errors import SimulationError
     from cascade.models.pretrained import PRETRAINED_DIR
+    from training import heldout
     from training.heldout import seed_of_scene, training_seeds
 
     seeds = training_seeds()
@@ -253,12 +254,13 @@ def test_benchmark_profiles_evaluate_on_held_out_seeds_only(
             sidecar = json.loads((PRETRAINED_DIR / name / f"{role}.json").read_text())
             scenes = sidecar["provenance"].get("data", {}).get("scenes", {})
             assert {seed_of_scene(n) for n in scenes} - {None} <= trained
-    # sentinel2-l1c-7 was trained on the simulator's seeds 0-39; rgbn (2026-12-01) on Biome
-    # patches, real backgrounds and composed scenes, none of them a simulated scene.
-    assert seeds["sentinel2-l1c-7"] >= set(range(40))
-    assert seeds["rgbn"] == set()
+    # Both pairs (retrained 2026-12-01) learnt from Biome patches, real backgrounds and
+    # composed scenes, none of them a simulated scene; the first sentinel2-l1c-7 pair learnt
+    # from the simulator's seeds 0-39, which is what the checks below stand in for.
+    assert seeds == {"rgbn": set(), "sentinel2-l1c-7": set()}
     for profile in [*PROFILES.values(), tiny_bench_profile()]:
         check_profile_seeds(profile)
+    monkeypatch.setattr(heldout, "training_seeds", lambda: {"sentinel2-l1c-7": set(range(40))})
     with pytest.raises(
         SimulationError, match=r"accuracy suite's scenes use .* 10-12 trained sentinel2"
     ):

@@ -110,9 +110,11 @@ def test_info_prints_the_provenance_readably() -> None:
     assert max(map(len, lines)) <= 100, max(lines, key=len)
     assert "provenance   recipe: sentinel2-l1c-7" in lines
     assert (
-        "               scenes: 40 entries (scene_00000 .. scene_00039): 32 train, 8 val" in lines
+        "               coarse_scenes: 250 entries (composed_21_0000 .. composed_21_0249): "
+        "225 train, 25 val" in lines
     )
-    assert "                 coarse_accuracy: 0.945" in lines
+    assert "                   - kind: biome" in lines  # the recipe's sources, one per item
+    assert "                 coarse_accuracy: 0.838333" in lines
 
 
 def test_errors_name_the_command_line_options(tmp_path: Path) -> None:

@@ -229,12 +229,17 @@ def test_real_backgrounds_and_cli(tmp_path: Path) -> None:
     assert "already exists" in res.output
 
 
-def test_simulated_scene_names_and_training_seeds(tmp_path: Path) -> None:
+def test_simulated_scene_names_and_training_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 13: held-out scenes are named apart from training scenes, and a run asked for
-    training seeds says so."""
+    training seeds says so (the shipped pairs no longer learn from simulated scenes: the
+    first sentinel2-l1c-7 pair's seeds 0-39 stand in)."""
     from cascade.errors import SimulationError
+    from training import heldout
     from training.heldout import check_held_out, scene_name, seed_of_scene
 
+    monkeypatch.setattr(heldout, "training_seeds", lambda: {"sentinel2-l1c-7": set(range(40))})
     assert scene_name("rgbn", 100_000, 2) == "sim-rgbn-seed100000-002"
     assert seed_of_scene("sim-rgbn-seed100000-002") == 100_002
     assert seed_of_scene("scene_01005") == 1005  # how the shipped models' scenes are named

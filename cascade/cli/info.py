@@ -92,6 +92,12 @@ def pretty_lines(value: Any, indent: int = 0) -> list[str]:
                     lines.append(f"{pad}{k}: {sub[0].strip()}")
                 else:
                     lines += [f"{pad}{k}:", *sub]
+            elif isinstance(v, list) and any(isinstance(x, dict) for x in v):
+                # a list of mappings (a recipe's sources): one "- " item each
+                lines.append(f"{pad}{k}:")
+                for item in v:
+                    sub = pretty_lines(item, indent + 2)
+                    lines += [f"{pad}  - {sub[0].strip()}", *sub[1:]] if sub else []
             else:
                 lines.append(f"{pad}{k}: {_inline(v)}")
         return lines
