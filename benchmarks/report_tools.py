@@ -137,14 +137,14 @@ def _levers(suite: Suite, r: dict[str, Any]) -> list[str]:
             a["threshold"],
             a["accuracy_at_0.5"],
             a["f1_at_0.5"],
-            round(a["train_seconds"] / 60, 1),
+            f"{a['train_seconds'] / 60:.1f}",
         ]
         for a in r["arms"]
     ]
     return [
         *lines,
-        f"The `rgbn` fine model ({r['model']}) trained from the same seed for {r['steps']} steps "
-        f"of {r['batch']} windows of {r['window']} px in every arm; only the training data "
+        f"The {r['model']}, trained from the same seed for {r['steps']} steps of "
+        f"{r['batch']} windows of {r['window']} px in every arm; only the training data "
         f"differ (`benchmarks/suite_levers.py`). Scored on the {r['validation']}; the threshold "
         "is tuned on the same patches, as the shipped recipe tunes it, so the first columns "
         "flatter every arm alike. " + _recorded_by(r),
