@@ -16,7 +16,12 @@ cell is not trusted and the fine model decides. :func:`uncertain_cells` is the s
 whose top coarse probability is below a confidence level the run asks for (``confidence``;
 :data:`DEFAULT_CONFIDENCE`, 0, leaves the rule off) is one the coarse model is unsure of, so
 the fine model decides that one too: it keeps an unsure coarse class from painting a whole cell
-cloud or clear, at the cost of more fine windows. :func:`routing_rules` says which rules a run
+cloud or clear, at the cost of more fine windows. :func:`small_scene` is the third: a scene of
+at most :data:`DEFAULT_SMALL_SCENE_CELLS` cells is smaller than the 5 x 5-cell samples the
+shipped coarse models learned from, so the coarse model sees less context than it was trained
+with (the shipped Sentinel-2 model calls a half-clear 2 x 2-cell crop all Overcast), while the
+fine model on every one of its cells costs at most that many windows (about 2 s on two CPU
+cores): every cell goes. :func:`routing_rules` says which rules a run
 applies: none for ``all`` (it routes every cell anyway), ``none`` (coarse only, by
 definition) and callables (their author decides).
 """
@@ -35,6 +40,7 @@ from cascade.errors import ConfigError, name_of
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_SMALL_SCENE_CELLS",
     "DEFAULT_THIN_CELL_SHARE",
     "ROUTERS",
     "Router",
@@ -44,6 +50,7 @@ __all__ = [
     "route_cascade",
     "route_none",
     "routing_rules",
+    "small_scene",
     "thin_cells",
     "uncertain_cells",
 ]
@@ -57,6 +64,9 @@ DEFAULT_THIN_CELL_SHARE = 0.5
 # Cells whose top coarse probability is below this go to the fine model: 0, off by default
 # (the paper's routing); docs/engine.md gives what a level costs on a full scene.
 DEFAULT_CONFIDENCE = 0.0
+# Scenes of at most this many cells (the 5 x 5 cells of the recipes' coarse samples,
+# training/recipes/*.toml `grid`) route every cell; 0 turns the rule off.
+DEFAULT_SMALL_SCENE_CELLS = 25
 
 
 def route_cascade(
@@ -133,15 +143,30 @@ def uncertain_cells(
     return np.asarray(probabilities).max(axis=-1) < below
 
 
+def small_scene(
+    probabilities: np.ndarray,
+    valid_share: np.ndarray,
+    *,
+    max_cells: int = DEFAULT_SMALL_SCENE_CELLS,
+) -> npt.NDArray[np.bool_]:
+    """Every cell of a scene whose grid has at most ``max_cells`` cells, else none."""
+    del probabilities  # the grid's size alone decides
+    share = np.asarray(valid_share)
+    return np.full(share.shape, share.size <= max_cells, dtype=bool)
+
+
 def routing_rules(
     router: str | Router,
     *,
     thin_cell_share: float = DEFAULT_THIN_CELL_SHARE,
     confidence: float | None = None,
+    small_scene_cells: int = DEFAULT_SMALL_SCENE_CELLS,
 ) -> dict[str, RoutingRule]:
     """The rules a run with ``router`` applies on top of it, by name (see the module doc).
 
-    ``confidence``: the ``uncertain`` rule's level (None: :data:`DEFAULT_CONFIDENCE`; 0: off).
+    ``confidence``: the ``uncertain`` rule's level (None: :data:`DEFAULT_CONFIDENCE`; 0: off);
+    ``small_scene_cells``: the ``small_scene`` rule's size (0: off). Rules apply in this order,
+    each counting only the cells the router and the rules before it had not picked.
     """
     if router != "cascade":
         return {}
@@ -151,6 +176,8 @@ def routing_rules(
     level = DEFAULT_CONFIDENCE if confidence is None else float(confidence)
     if level > 0:
         rules["uncertain"] = partial(uncertain_cells, below=level)
+    if small_scene_cells > 0:
+        rules["small_scene"] = partial(small_scene, max_cells=small_scene_cells)
     return rules
 
 

@@ -16,8 +16,12 @@ from tests.rasters import write_cog, write_jp2, write_scene_tif
 
 
 def _run(path: Path | str, coarse_from: str, router: str = "cascade") -> CascadeResult:
+    """The scenes here are small (20 cells): the small-scene rule is off, so that the cascade
+    routes only what the coarse model picks."""
     model = make_model(band0_coarse(), threshold_fine())
-    config = EngineConfig(coarse_from=coarse_from, router=router, prefetch=False)
+    config = EngineConfig(
+        coarse_from=coarse_from, router=router, prefetch=False, small_scene_cells=0
+    )
     with open_source(path) as src:
         return run_cascade(src, model, config)
 

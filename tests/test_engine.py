@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ from cascade.engine import ArraySource, EngineConfig, coarse_input, mask_array
 from cascade.errors import ArtifactError, BandMismatchError
 from cascade.kernels import pool_area, pool_labels
 from cascade.kernels.reference import pad_scene_ref
-from cascade.routing import DEFAULT_CONFIDENCE
+from cascade.routing import DEFAULT_CONFIDENCE, DEFAULT_SMALL_SCENE_CELLS
 from tests import fakes
 
 SIZES = [(1000, 1337), (100, 150), (248, 248), (249, 17), (530, 260)]
@@ -34,17 +36,21 @@ def test_known_mask_is_reproduced_exactly(height: int, width: int) -> None:
     result = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
     np.testing.assert_array_equal(result.mask, truth)
     assert result.mask.dtype == np.uint8
-    # Only truly mixed cells ran the fine model, and the thin cells (less than half of
-    # their core is data: the thin-cell rule of the cascade router).
+    # Only truly mixed cells ran the fine model, the thin cells (less than half of their core
+    # is data: the thin-cell rule of the cascade router) and, in a scene of at most 25 cells,
+    # every cell with data (the small-scene rule).
     classes = pool_labels(truth, g)
     mixed = classes == PARTLY_CLOUDY
-    thin = (valid_share(truth, g) > 0) & (valid_share(truth, g) < 0.5)
-    np.testing.assert_array_equal(result.routed, mixed | thin)
+    data = valid_share(truth, g) > 0
+    thin = data & (valid_share(truth, g) < 0.5)
+    small = data & (g.rows * g.cols <= DEFAULT_SMALL_SCENE_CELLS)
+    np.testing.assert_array_equal(result.routed, mixed | thin | small)
     assert result.routed.sum() == sum(fine_calls)
     assert result.report["patches_run"] == int(result.routed.sum())
     assert result.report["routed_by"] == {
         "router": int(mixed.sum()),
         "thin_cells": int((thin & ~mixed).sum()),
+        "small_scene": int((small & ~(mixed | thin)).sum()),
     }
 
 
@@ -254,12 +260,14 @@ def test_uncertain_cells_go_to_the_fine_model() -> None:
     left = slice(None), slice(0, 248)
     assert (truth[left] == CLOUD).any()  # clouds to find there
     assert DEFAULT_CONFIDENCE == 0.0
-    off = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
+    # The small-scene rule would route all nine cells of this scene: off, to see the others.
+    paper = EngineConfig(small_scene_cells=0)
+    off = mask_array(scene, model, band_names=fakes.BANDS, nodata=0, config=paper)
     assert not off.routed.any()
     assert off.report["routed_by"] == {"router": 0, "thin_cells": 0}
     np.testing.assert_array_equal(off.mask, coarse_only)
 
-    res = mask_array(scene, model, nodata=0, config=EngineConfig(confidence=0.9))
+    res = mask_array(scene, model, nodata=0, config=replace(paper, confidence=0.9))
     expected = np.zeros(g.grid_shape, bool)
     expected[:, 0] = True
     np.testing.assert_array_equal(res.routed, expected)
@@ -267,12 +275,52 @@ def test_uncertain_cells_go_to_the_fine_model() -> None:
     np.testing.assert_array_equal(res.mask[left], truth[left])
     np.testing.assert_array_equal(res.mask[:, 248:], coarse_only[:, 248:])
     # A level below every cell's confidence routes nothing more.
-    assert not mask_array(scene, model, nodata=0, config=EngineConfig(confidence=0.7)).routed.any()
+    assert not mask_array(
+        scene, model, nodata=0, config=replace(paper, confidence=0.7)
+    ).routed.any()
     # Only the cascade router has rules; all and none stay the patch baseline and coarse only.
     none = mask_array(scene, model, nodata=0, config=EngineConfig(router="none"))
     assert not none.routed.any()
     with pytest.raises(CascadeError, match=r"confidence must be in \[0, 1\] \(0: off\), got 1.5"):
         EngineConfig(confidence=1.5)
+
+
+def test_a_small_scene_routes_every_cell() -> None:
+    # The coarse model of the test above, sure of Cloudless everywhere but wrong in the left
+    # column. Nine cells are fewer than the 5 x 5 cells the coarse models learned from: by
+    # default every cell goes, the mask is the patch baseline's; 30 cells are not small.
+    scene, truth = fakes.scene_with_mask(744, 744, seed=4)
+    g = SceneGeometry(744, 744)
+
+    def sure(batch: np.ndarray) -> np.ndarray:
+        out = np.zeros((1, batch.shape[1] // 32, batch.shape[2] // 32, 4), np.float32)
+        out[..., CLOUDLESS] = 1.0
+        return out
+
+    model = fakes.make_model(sure, fakes.threshold_fine())
+    assert DEFAULT_SMALL_SCENE_CELLS == 25
+    res = mask_array(scene, model, band_names=fakes.BANDS, nodata=0)
+    assert res.routed.all()
+    assert res.report["routed_by"] == {"router": 0, "thin_cells": 0, "small_scene": g.rows * g.cols}
+    assert res.report["config"]["small_scene_cells"] == 25
+    every = mask_array(scene, model, nodata=0, config=EngineConfig(router="all"))
+    np.testing.assert_array_equal(res.mask, every.mask)
+    np.testing.assert_array_equal(res.mask, truth)
+    # the rule's size: 9 cells route at 9, not at 8
+    assert mask_array(scene, model, nodata=0, config=EngineConfig(small_scene_cells=9)).routed.all()
+    assert not mask_array(
+        scene, model, nodata=0, config=EngineConfig(small_scene_cells=8)
+    ).routed.any()
+    big, _ = fakes.scene_with_mask(1240, 1488, seed=5)  # 5 x 6 cells
+    assert mask_array(big, model, nodata=0).report["routed_by"]["small_scene"] == 0
+    with pytest.raises(
+        CascadeError, match=r"small_scene_cells must be a whole number >= 0 \(0: off\), got -1"
+    ):
+        EngineConfig(small_scene_cells=-1)
+    with pytest.raises(
+        CascadeError, match=r"small_scene_cells must be a whole number >= 0 \(0: off\), got 2.5"
+    ):
+        EngineConfig(small_scene_cells=2.5)  # type: ignore[arg-type]
 
 
 def test_model_output_shapes_are_checked() -> None:

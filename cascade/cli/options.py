@@ -78,8 +78,8 @@ CONFIDENCE = click.option(
     type=float,
     default=None,
     help="With --router cascade, also route cells whose top coarse probability is below "
-    f"this (default {DEFAULT_CONFIDENCE:g}: off, only the Partly Cloudy and thin cells; e.g. 0.8 "
-    "for a safer mask at the cost of more fine windows).",
+    f"this (default {DEFAULT_CONFIDENCE:g}: off, only the Partly Cloudy, thin and small-scene "
+    "cells; e.g. 0.8 for a safer mask at the cost of more fine windows).",
 )
 THRESHOLD = click.option(
     "--threshold",

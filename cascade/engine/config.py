@@ -10,7 +10,14 @@ import numpy as np
 from cascade.engine.coarse_read import COARSE_FROM
 from cascade.errors import ConfigError, name_of
 from cascade.kernels._common import PadMode
-from cascade.routing import DEFAULT_THIN_CELL_SHARE, Router, get_router
+from cascade.routing import (
+    DEFAULT_SMALL_SCENE_CELLS,
+    DEFAULT_THIN_CELL_SHARE,
+    Router,
+    RoutingRule,
+    get_router,
+    routing_rules,
+)
 
 __all__ = ["DEFAULT_STRIP_ROWS", "EngineConfig"]
 
@@ -35,7 +42,9 @@ class EngineConfig:
     digital numbers; 1.0 for inputs already in reflectance); ``thin_cell_share``: with the
     ``cascade`` router, cells holding valid data in less than this share of their core area go
     to the fine model whatever the coarse model says (0 turns the rule off; see
-    :func:`cascade.routing.thin_cells`); ``coarse_from``: what the coarse stage pools,
+    :func:`cascade.routing.thin_cells`); ``small_scene_cells``: with ``cascade``, a scene of at
+    most this many cells routes every cell (0 turns the rule off; see
+    :func:`cascade.routing.small_scene`); ``coarse_from``: what the coarse stage pools,
     ``"full"`` resolution, an ``"overview"`` of the source, or ``"auto"`` (an overview when
     the source has one; :mod:`cascade.engine.coarse_read`).
     """
@@ -50,6 +59,7 @@ class EngineConfig:
     prefetch: bool = True
     input_scale: float | None = None
     thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
+    small_scene_cells: int = DEFAULT_SMALL_SCENE_CELLS
     coarse_from: str = "auto"
 
     def __post_init__(self) -> None:
@@ -71,12 +81,28 @@ class EngineConfig:
                 f"{name_of('thin_cell_share')} must be in [0, 1] (0: off), got "
                 f"{self.thin_cell_share}"
             )
+        if isinstance(self.small_scene_cells, bool) or not (
+            isinstance(self.small_scene_cells, (int, np.integer)) and self.small_scene_cells >= 0
+        ):
+            raise ConfigError(
+                f"{name_of('small_scene_cells')} must be a whole number >= 0 (0: off), got "
+                f"{self.small_scene_cells!r}"
+            )
         if self.coarse_from not in COARSE_FROM:
             raise ConfigError(
                 f"{name_of('coarse_from')} must be one of {', '.join(COARSE_FROM)}, got "
                 f"{self.coarse_from!r}"
             )
         get_router(self.router, confidence=self.confidence)  # validates name and options
+
+    def routing_rules(self) -> dict[str, RoutingRule]:
+        """The routing rules a run with this configuration applies after its router."""
+        return routing_rules(
+            self.router,
+            thin_cell_share=self.thin_cell_share,
+            confidence=self.confidence,
+            small_scene_cells=self.small_scene_cells,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         router = (
@@ -93,5 +119,6 @@ class EngineConfig:
             "strip_rows": self.strip_rows,
             "input_scale": self.input_scale,
             "thin_cell_share": self.thin_cell_share,
+            "small_scene_cells": int(self.small_scene_cells),
             "coarse_from": self.coarse_from,
         }

@@ -49,7 +49,7 @@ from cascade.errors import ConfigError, OutputError
 from cascade.geometry import SceneGeometry
 from cascade.io.files import OutputSet
 from cascade.models.predictor import CascadeModel, load_cascade_model
-from cascade.routing import get_router, routing_rules
+from cascade.routing import get_router
 
 __all__ = ["CascadeResult", "input_scale", "mask_array", "mask_scene", "run_cascade"]
 
@@ -155,9 +155,7 @@ def run_cascade(
     band_idx = match_bands(source.band_names, model.bands)
     g = model.geometry(source.height, source.width)
     router = get_router(config.router)
-    rules = routing_rules(
-        config.router, thin_cell_share=config.thin_cell_share, confidence=config.confidence
-    )
+    rules = config.routing_rules()
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
     gain, offset = _normalisation(model, config, source)
 
