@@ -41,15 +41,30 @@ def _header(
             lines.append(f"  - {k}: {_minutes(v['seconds'])}{when} (`{v.get('command')}`){status}")
         lines.append(f"- Duration of the suites together: {_minutes(run['total_seconds'])}")
     pk = m["packages"]
+    lines += _machines(results)
     lines += [
-        f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, no GPU used; "
-        f"{m['platform']}",
         f"- Software: Python {m['python']}, cloud-cascade {m['cloud_cascade']}, TensorFlow "
         f"{pk.get('tensorflow')}, Keras {pk.get('keras')}, NumPy {pk.get('numpy')}, Numba "
         f"{pk.get('numba')}, s2cloudless {pk.get('s2cloudless')}, LightGBM {pk.get('lightgbm')}",
         "",
     ]
     return lines
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, no GPU used; {m['platform']}"
+
+
+def _machines(results: dict[str, dict[str, Any] | None]) -> list[str]:
+    """The machine line; one line per machine, naming its suites, where suites ran on several."""
+    by_machine: dict[str, list[str]] = {}
+    for name, r in results.items():
+        if r:
+            by_machine.setdefault(_machine(r["machine"]), []).append(name)
+    if len(by_machine) == 1:
+        return [f"- Machine: {next(iter(by_machine))}"]
+    lines = ["- Machines (the suites ran on different ones; compare times within a suite):"]
+    return lines + [f"  - {m}: {', '.join(names)}" for m, names in by_machine.items()]
 
 
 def _speed(suite: Suite, r: dict[str, Any]) -> list[str]:
