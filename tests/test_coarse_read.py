@@ -16,7 +16,7 @@ from tests.rasters import write_cog, write_jp2, write_scene_tif
 
 
 def _run(path: Path | str, coarse_from: str, router: str = "cascade") -> CascadeResult:
-    """The scenes here are small (20 cells): the small-scene rule is off, so that the cascade
+    """The scenes here are small (at most 25 cells): the small-scene rule is off, so that the cascade
     routes only what the coarse model picks."""
     model = make_model(band0_coarse(), threshold_fine())
     config = EngineConfig(

@@ -286,9 +286,9 @@ def test_uncertain_cells_go_to_the_fine_model() -> None:
 
 
 def test_a_small_scene_routes_every_cell() -> None:
-    # The coarse model of the test above, sure of Cloudless everywhere but wrong in the left
-    # column. Nine cells are fewer than the 5 x 5 cells the coarse models learned from: by
-    # default every cell goes, the mask is the patch baseline's; 30 cells are not small.
+    # A coarse model sure of Cloudless everywhere, wrong wherever the scene has cloud. Nine
+    # cells are fewer than the 5 x 5 cells the coarse models learned from: by default every
+    # cell goes and the mask is the patch baseline's; 30 cells are not small.
     scene, truth = fakes.scene_with_mask(744, 744, seed=4)
     g = SceneGeometry(744, 744)
 
