@@ -159,6 +159,20 @@ def test_recipe_errors(tmp_path: Path) -> None:
     (tmp_path / "r.toml").write_text("name = [")
     with pytest.raises(RecipeError, match="is not valid TOML"):
         load_recipe(tmp_path / "r.toml")
+    # epochs = 0 means "start from init_weights": without them nothing would train
+    coarse0 = RECIPE.replace(
+        'backbone = "resnet18"\nepochs = 3', 'backbone = "resnet18"\nepochs = 0', 1
+    )
+    assert coarse0 != RECIPE
+    (tmp_path / "r.toml").write_text(coarse0)
+    with pytest.raises(RecipeError, match=r"epochs must be >= 1, .* got epochs = 0"):
+        load_recipe(tmp_path / "r.toml")
+    staged = coarse0.replace("finetune_epochs = 1", 'finetune_epochs = 1\ninit_weights = "w.h5"')
+    (tmp_path / "r.toml").write_text(staged)
+    assert load_recipe(tmp_path / "r.toml").coarse.init_weights == "w.h5"
+    (tmp_path / "r.toml").write_text(staged.replace("finetune_epochs = 1", "finetune_epochs = 0"))
+    with pytest.raises(RecipeError, match=r"epochs = 0 .* needs finetune_epochs >= 1"):
+        load_recipe(tmp_path / "r.toml")
 
 
 @pytest.mark.slow
@@ -279,3 +293,45 @@ def test_an_interrupted_stage_resumes_and_a_finished_one_is_kept(tmp_path: Path)
     assert not fresh["resumed"]
     assert "reused" not in fresh
     assert _read_history_csv(tmp_path / "s.history.csv")["epoch"] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_the_paper_recipe_trains_its_vgg16_and_fpn_seresnext50(tmp_path: Path) -> None:
+    """training/recipes/paper.toml as written, shortened to one step of each stage."""
+    import dataclasses
+
+    from training.train import train_coarse, train_fine
+
+    recipe = load_recipe(Path(__file__).parents[1] / "training" / "recipes" / "paper.toml")
+    c, f = recipe.coarse, recipe.fine
+    assert (c.backbone, c.loss_form, c.optimizer, c.momentum) == ("vgg16", "paper", "sgd", 0.9)
+    assert (c.alpha[1], c.beta[1], c.gamma, c.epochs, c.finetune_epochs) == (2, 0.5, 1, 131, 14)
+    assert (f.architecture, f.backbone, f.epochs, f.steps_per_epoch, f.batch_size) == (
+        "FPN",
+        "seresnext50",
+        40,
+        500,
+        16,
+    )
+    scenes = [_scene(f"s{i}", seed=i) for i in range(3)]
+    cfg = dataclasses.replace(recipe.derive, grid=2, fine_windows_per_scene=2, val_fraction=0.34)
+    derive(iter(scenes), tmp_path, cfg, scene_names=[s.name for s in scenes])
+    one = {"epochs": 1, "steps_per_epoch": 1, "validation_steps": 1, "batch_size": 2}
+    short = dataclasses.replace(
+        recipe,
+        work_dir=tmp_path,
+        coarse=dataclasses.replace(c, **one, finetune_epochs=1),
+        fine=dataclasses.replace(f, **{**one, "batch_size": 1}),
+    )
+    coarse = train_coarse(short)
+    assert set(coarse) == {"wce", "adjacency"}
+    assert np.isfinite(coarse["adjacency"]["epochs"]["loss"]).all()
+    fine = train_fine(short)
+    assert np.isfinite(fine["epochs"]["loss"]).all()
+    assert (tmp_path / "coarse.final.weights.h5").exists()
+    # a second stage from weights that are not there says so before it trains
+    missing = dataclasses.replace(
+        short, coarse=dataclasses.replace(short.coarse, epochs=0, init_weights="nowhere.h5")
+    )
+    with pytest.raises(RecipeError, match=r"init_weights 'nowhere.h5' \(resolved to .*\) does"):
+        train_coarse(missing)

@@ -49,8 +49,15 @@ class FitConfig:
             raise RecipeError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         if self.schedule == "cosine" and self.steps_per_epoch is None:
             raise RecipeError("schedule = 'cosine' needs steps_per_epoch (the decay's length)")
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
-            raise RecipeError("epochs and batch_size must be >= 1 and patience >= 0")
+        if self.epochs < self._min_epochs() or self.batch_size < 1 or self.patience < 0:
+            raise RecipeError(
+                f"epochs must be >= {self._min_epochs()}, batch_size >= 1 and patience >= 0; "
+                f"got epochs = {self.epochs}, batch_size = {self.batch_size}, "
+                f"patience = {self.patience}"
+            )
+
+    def _min_epochs(self) -> int:
+        return 1
 
 
 # loss_form -> (cross entropy, adjacency form, pair weights by name); see CoarseConfig.
@@ -81,9 +88,21 @@ class CoarseConfig(FitConfig):
     # adjacency penalty on the prediction, 0.125 pairs with No Data), which trained the shipped
     # pairs and stays the default so that their recipes still mean what trained them.
     loss_form: str = "earlier"
+    # Weights to start from (a path relative to the recipe's folder), e.g. the paper's
+    # adjacency stage started from the WCE weights (V-D): with `epochs = 0` only the second
+    # stage runs, from these weights.
+    init_weights: str | None = None
+
+    def _min_epochs(self) -> int:
+        return 0 if self.init_weights else 1
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.epochs == 0 and self.finetune_epochs < 1:
+            raise RecipeError(
+                "[coarse] epochs = 0 (start from init_weights) needs finetune_epochs >= 1: "
+                "otherwise nothing trains"
+            )
         if self.loss_form not in LOSS_FORMS:
             raise RecipeError(
                 f"loss_form must be one of {', '.join(LOSS_FORMS)}, got {self.loss_form!r}"

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from cascade.classes import CLEAR, CLOUD, NODATA
-from cascade.errors import DeriveError
+from cascade.errors import DeriveError, RecipeError
 from training.derive import open_set
 from training.feed import coarse_samples, fine_samples, indices, train_and_val
 from training.recipe import CoarseConfig, FineConfig, FitConfig, Recipe
@@ -269,6 +269,20 @@ def _set_header(path: Path, kind: str) -> tuple[int, int, int, int]:
         return n_train, len(json.loads(h5.attrs["bands"])), h5["x"].shape[1], h5["y"].shape[1]
 
 
+def _init_weights(model: Any, recipe: Recipe, fingerprint: str) -> tuple[str, str]:
+    """Load the coarse recipe's ``init_weights`` into ``model``: their path, and the stage
+    fingerprint extended with the file's identity (new weights retrain the stages)."""
+    init = (recipe.path.parent / str(recipe.coarse.init_weights)).resolve()
+    if not init.is_file():
+        raise RecipeError(
+            f"[coarse] init_weights {recipe.coarse.init_weights!r} (resolved to {init}) does not"
+            " exist; train the model it names first or fix the path (relative to the recipe)"
+        )
+    model.load_weights(init)
+    st = init.stat()
+    return str(init), f"{fingerprint}:{init}:{st.st_size}:{st.st_mtime_ns}"
+
+
 def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     """Train the coarse model: WCE, then fine-tuning with the adjacency loss.
 
@@ -306,8 +320,12 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
         )
     )
     metrics = [coarse_accuracy]
-    out = {
-        "wce": _fit(
+    fingerprint = _fingerprint(recipe, path)
+    out: dict[str, Any] = {}
+    if cfg.init_weights:
+        out["init_weights"], fingerprint = _init_weights(model, recipe, fingerprint)
+    if cfg.epochs > 0:
+        out["wce"] = _fit(
             model,
             "coarse_wce",
             work,
@@ -318,10 +336,9 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
             cfg.epochs,
             loss,
             metrics,
-            fingerprint=_fingerprint(recipe, path),
+            fingerprint=fingerprint,
             restart=restart,
         )
-    }
     if finetune:
         loss.with_adjacency.assign(1.0)
         out["adjacency"] = _fit(
@@ -338,10 +355,11 @@ def train_coarse(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
             # Fine-tuning starts from trained weights: a tenth of the rate unless the recipe
             # says otherwise.
             learning_rate=cfg.finetune_learning_rate or cfg.learning_rate / 10,
-            recompile=False,
-            fingerprint=_fingerprint(recipe, path),
+            # Continue the first stage's optimiser; from init_weights alone, start one afresh.
+            recompile="wce" not in out,
+            fingerprint=fingerprint,
             # Weights trained anew in the first stage make an earlier fine-tuning stale.
-            restart=restart or not out["wce"].get("reused", False),
+            restart=restart or ("wce" in out and not out["wce"].get("reused", False)),
         )
     model.save_weights(work / "coarse.final.weights.h5", overwrite=True)
     return out
