@@ -5,11 +5,12 @@
     python -m benchmarks suite NAME --profile quick|full     (one suite in this process)
 
 Suites: ``accuracy``, ``speed`` and ``ablation`` (run by default: the cascade against the
-patch baseline, coarse-only and s2cloudless, and the loss ablation), and ``kernels`` (Numba
-kernels against numpy references), ``engine`` (cascade vs patch baseline with random-weight
-models, per-router memory), ``batch`` (scenes per hour on Dask), ``simulate`` (the
-simulator's speed and memory) and ``levers`` (the fine model's training-data levers on the
-L8 Biome validation patches), run with ``--only``.
+patch baseline, coarse-only and s2cloudless, and the loss ablation), and ``encoders`` (the
+paper's Table III: the cascade with several coarse encoders against the patch baseline and
+coarse-only), ``kernels`` (Numba kernels against numpy references), ``engine`` (cascade vs
+patch baseline with random-weight models, per-router memory), ``batch`` (scenes per hour on
+Dask), ``simulate`` (the simulator's speed and memory) and ``levers`` (the fine model's
+training-data levers on the L8 Biome validation patches), run with ``--only``.
 
 ``run`` runs each suite of the profile in its own Python process (so peak memory and
 TensorFlow's state are per suite), writes ``benchmarks/results/<profile>/<suite>.json`` and
@@ -29,7 +30,17 @@ import sys
 import time
 from typing import Any
 
-SUITES = ("accuracy", "speed", "ablation", "kernels", "engine", "batch", "simulate", "levers")
+SUITES = (
+    "accuracy",
+    "speed",
+    "ablation",
+    "encoders",
+    "kernels",
+    "engine",
+    "batch",
+    "simulate",
+    "levers",
+)
 DEFAULT_SUITES = ("accuracy", "speed", "ablation")
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.report_accuracy import accuracy_section
-from benchmarks.report_format import _METHOD, _load, _minutes, _seconds, _source, _table
+from benchmarks.report_format import _METHOD, _load, _minutes, _source, _table
+from benchmarks.report_paper import ablation_section, encoders_section
 from benchmarks.report_tools import TOOL_SECTIONS
 from benchmarks.suite import Suite
 
@@ -238,98 +239,9 @@ def _structures_and_sizes(suite: Suite, r: dict[str, Any]) -> list[str]:
     return lines
 
 
-PAPER_TABLE_IV = {
-    "CCE": (0.813, 0.718, 0.09781),
-    "WCE": (0.855, 0.812, 0.01778),
-    "WCE + adjacency": (0.846, 0.809, 0.00968),
-}
-_ABLATION_HEADER = ["loss", "coarse accuracy", "pixel accuracy", "pixel F1", "S_dn"]
-_ABLATION_HEADER += ["fine patches", "train s (per seed)"]
-
-
-def _mean_sd(row: dict[str, Any], key: str, digits: int) -> str:
-    sd = row.get(f"{key}_sd")
-    value = f"{row[key]:.{digits}f}"
-    return value if sd is None or row.get("seeds", 1) < 2 else f"{value} ± {sd:.{digits}f}"
-
-
-def _ablation_row(r: dict[str, Any], row: dict[str, Any]) -> list[Any]:
-    seconds = [t["seconds"] for k, t in r["trained"].items() if k.startswith(f"{row['loss']} (")]
-    seconds += [r["trained"][row["loss"]]["seconds"]] if row["loss"] in r["trained"] else []
-    return [
-        row["loss"],
-        _mean_sd(row, "coarse_accuracy", 4),
-        _mean_sd(row, "pixel_accuracy", 4),
-        _mean_sd(row, "pixel_f1", 4),
-        _mean_sd(row, "s_dn", 5),
-        row["patches_run"],
-        _seconds(sum(seconds) / len(seconds)) if seconds else "-",
-    ]
-
-
-def _arms_text(r: dict[str, Any]) -> str:
-    """What the arms of an ablation record were trained with."""
-    if "arms" in r:  # recorded since the losses follow the paper
-        return (
-            ", as in the paper's Section V-D (CCE: unweighted categorical cross entropy; WCE: "
-            "Eq. 2 with alpha = 2, beta = 0.5 for Partly Cloudy; WCE + adjacency: the second "
-            "stage adds Eq. 3 with gamma = 1 and the paper's pair weights)"
-        )
-    return (
-        " (a record made before the losses were checked against the paper, with our earlier "
-        "reading: CCE; WCE: a class-weighted categorical cross entropy, alpha = (1, 1.5, 1, "
-        "0.5), beta = (1, 0.8, 1, 1); WCE + adjacency: the second stage adds a penalty on "
-        "predicted Overcast/Cloudless adjacencies; S_dn divided by 4 (m - 1)(n - 1) instead "
-        "of Eq. 5's 4 m n; see docs/paper.md)"
-    )
-
-
-def _ablation(suite: Suite, r: dict[str, Any]) -> list[str]:
-    p = r["profile"]
-    ts = r["training_set"]
-    lines = [
-        "## Loss ablation (paper Table IV)",
-        "",
-        f"Three coarse models (MobileNetV2 encoder) trained on the same simulated set "
-        f"({len(r['training_scenes'])} scenes of {p['ablation_size']} px: "
-        f"{ts['per_split']['train']} training and {ts['per_split']['val']} validation crops "
-        f"of {ts['sample_shape'][0]} x {ts['sample_shape'][1]} coarse pixels) for "
-        f"{p['ablation_epochs']} + {p['ablation_finetune_epochs']} epochs of "
-        f"{p['ablation_steps']} steps; only the loss differs{_arms_text(r)}. Each is paired "
-        "with the shipped fine model and scored on "
-        f"{len(r['eval_scenes'])} held-out simulated scene(s) against the paper-style labels. "
-        "The shipped pair (trained longer on more data) is shown for reference.",
-        "",
-    ]
-    steps = (p["ablation_epochs"] + p["ablation_finetune_epochs"]) * p["ablation_steps"]
-    if steps < 100:
-        lines += [
-            f"**Smoke scale:** {steps} training steps per arm only check that the ablation runs "
-            "end to end; these scores say nothing about the losses (see the full profile).",
-            "",
-        ]
-    lines.append(_table(_ABLATION_HEADER, [_ablation_row(r, row) for row in r["rows"]]))
-    lines += [
-        "",
-        f"Means over {r.get('seeds', 1)} training seed(s) per arm, ± their standard deviation. "
-        "The paper's Table IV (ResNet-50 coarse model, its 454 labelled scenes, 131 + 14 "
-        "epochs; pixel accuracy with a ResNet-50/U-Net fine model) for comparison:",
-        "",
-        _table(
-            ["loss", "coarse accuracy", "pixel accuracy", "S_dn"],
-            [
-                [name, f"{c:.3f}", f"{a:.3f}", f"{d:.5f}"]
-                for name, (c, a, d) in PAPER_TABLE_IV.items()
-            ],
-        ),
-    ]
-    lines += ["", f"![loss ablation]({r['figures']['ablation']})", "", _source(suite, "ablation")]
-    return lines
-
-
 def render(suite: Suite) -> str:
     """The report's Markdown from whatever results files of the profile exist."""
-    names = ("run", "accuracy", "speed", "ablation", *TOOL_SECTIONS)
+    names = ("run", "accuracy", "speed", "ablation", "encoders", *TOOL_SECTIONS)
     parts = {name: _load(suite, name) for name in names}
     present = [v for v in parts.values() if v]
     if not present:
@@ -338,13 +250,18 @@ def render(suite: Suite) -> str:
             f"{suite.profile.name}` first"
         )
     lines = _header(suite, parts["run"], {k: v for k, v in parts.items() if k != "run"})
-    for name, fn in (("accuracy", accuracy_section), ("speed", _speed), ("ablation", _ablation)):
+    for name, fn in (
+        ("accuracy", accuracy_section),
+        ("speed", _speed),
+        ("ablation", ablation_section),
+    ):
         r = parts[name]
         if r is None:
             lines += [f"## {name.capitalize()}", "", "Not run in this profile's results.", ""]
             continue
         lines += [f"<!-- {name}: {r['date_utc']} -->", *fn(suite, r), ""]
-    for name, section in TOOL_SECTIONS.items():  # opt-in suites: shown when they have results
+    opt_in = {"encoders": encoders_section, **TOOL_SECTIONS}
+    for name, section in opt_in.items():  # opt-in suites: shown when they have results
         r = parts[name]
         if r is not None:
             lines += [f"<!-- {name}: {r['date_utc']} -->", *section(suite, r), ""]

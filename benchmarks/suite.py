@@ -75,6 +75,8 @@ class Profile:
     ablation_eval_scenes: int
     seed: int = 900
     ablation_seeds: int = 1  # training seeds per arm (mean and sd over them)
+    # encoders (Table III): coarse encoders trained on the ablation's set, one seed each
+    encoders: tuple[str, ...] = ("mobilenetv2", "vgg16")
     # kernels: the Numba kernels against their numpy references on one scene
     kernels_size: int = 2480
     kernels_repeats: int = 3
@@ -126,13 +128,14 @@ PROFILES = {
         structure_size=2480,
         repeats=3,
         s2cloudless_factor=16,
-        ablation_scenes=12,
+        ablation_scenes=36,
         ablation_size=2480,
-        ablation_epochs=8,
-        ablation_finetune_epochs=2,
+        ablation_epochs=10,
+        ablation_finetune_epochs=3,
         ablation_steps=40,
-        ablation_eval_scenes=3,
+        ablation_eval_scenes=6,
         ablation_seeds=3,
+        encoders=("mobilenetv2", "vgg16", "resnet50", "inceptionv3"),
         kernels_size=10980,
         kernels_repeats=5,
         kernels_ref_repeats=3,

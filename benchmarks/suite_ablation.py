@@ -5,13 +5,15 @@
    (:func:`training.derive.derive`). The set's normalisation is replaced by the shipped
    ``sentinel2-l1c-7`` pair's, so every ablation coarse model can be paired with the shipped
    fine model.
-2. Trains three coarse models from the same initial seed on the same set with the recipe of
-   ``training/recipes/sentinel2-l1c-7.toml`` (MobileNetV2 encoder, Adam) for the same number
-   of steps: a first stage of ``epochs`` and a second of ``finetune_epochs`` at a tenth of the
-   rate. Only the loss differs, as in the paper's Section V-D: **CCE** (the plain categorical
-   cross entropy, gamma = 0 in both stages), **WCE** (Eq. 2 with alpha = 2, beta = 0.5 for
-   Partly Cloudy and 1 for the others, gamma = 0), **WCE + adjacency** (the same, then gamma =
-   1 in the second stage with the paper's pair weights).
+2. Trains, per training seed, coarse models from the same initial seed on the same set with
+   the recipe of ``training/recipes/sentinel2-l1c-7.toml`` (MobileNetV2 encoder, Adam) for the
+   same number of steps: a first stage of ``epochs`` and a second of ``finetune_epochs`` at a
+   tenth of the rate. Only the loss differs, as in the paper's Section V-D: **CCE** (the plain
+   categorical cross entropy, gamma = 0 in both stages), **WCE** (Eq. 2 with alpha = 2, beta =
+   0.5 for Partly Cloudy and 1 for the others, gamma = 0), **WCE + adjacency** (the same, then
+   gamma = 1 in the second stage with the paper's pair weights). The two WCE arms share one
+   first stage (``WCE stage 1``); both second stages start from its weights (recipe
+   ``init_weights``, a fresh optimiser), so they differ only in gamma.
 3. Scores each, paired with the shipped fine model, on held-out simulated scenes against the
    paper-style labels: coarse cell accuracy, S_dn of the predicted grid (Overcast next to
    Cloudless) and the final pixel accuracy of the cascade. The shipped pair is scored too.
@@ -19,6 +21,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -27,18 +30,22 @@ from typing import Any
 import numpy as np
 
 from benchmarks import plots
-from benchmarks.stats import coarse_accuracy, s_dn, scores
+from benchmarks.stats import coarse_accuracy, rates, s_dn, scores
 from benchmarks.suite import ABLATION_EVAL_SEED, ABLATION_TRAIN_SEED, Suite, warm_up
 
 PAIR = "sentinel2-l1c-7"
 PAPER_ALPHA, PAPER_BETA = [1.0, 2.0, 1.0, 1.0], [1.0, 0.5, 1.0, 1.0]
+# The shared first stage of the WCE arms: Eq. 2 with the paper's weights, no second stage.
+WCE_STAGE = "WCE stage 1"
 VARIANTS = {
-    # name: (alpha, beta, gamma, loss form); CCE is the "earlier" form's class-weighted
-    # categorical cross entropy with unit weights, Keras's categorical cross entropy (a test
-    # checks it), and gamma 0
-    "CCE": ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], 0.0, "earlier"),
-    "WCE": (PAPER_ALPHA, PAPER_BETA, 0.0, "paper"),
-    "WCE + adjacency": (PAPER_ALPHA, PAPER_BETA, 1.0, "paper"),
+    # name: (alpha, beta, gamma, loss form, from the WCE first stage); CCE is the "earlier"
+    # form's class-weighted categorical cross entropy with unit weights, Keras's categorical
+    # cross entropy (a test checks it), and gamma 0. The two WCE arms share their first stage
+    # (the paper's "second stage started from the WCE weights"): their second stages start from
+    # the same weights with a fresh optimiser and differ only in gamma, a paired comparison.
+    "CCE": ([1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0], 0.0, "earlier", False),
+    "WCE": (PAPER_ALPHA, PAPER_BETA, 0.0, "paper", True),
+    "WCE + adjacency": (PAPER_ALPHA, PAPER_BETA, 1.0, "paper", True),
 }
 
 _RECIPE = """\
@@ -60,7 +67,7 @@ fine_windows_per_scene = 1
 val_fraction = 0.2
 
 [coarse]
-backbone = "mobilenetv2"
+backbone = "{backbone}"
 epochs = {epochs}
 steps_per_epoch = {steps}
 validation_steps = {val_steps}
@@ -73,7 +80,7 @@ alpha = {alpha}
 beta = {beta}
 gamma = {gamma}
 loss_form = "{loss_form}"
-"""
+{init}"""
 
 
 def _log(msg: str) -> None:
@@ -112,26 +119,67 @@ def training_scenes(suite: Suite, folder: Path) -> list[dict[str, Any]]:
     return infos
 
 
-def _recipes(suite: Suite, root: Path, data: Path, seed: int) -> dict[str, Path]:
+def recipe_text(
+    suite: Suite,
+    variant: str,
+    data: Path,
+    seed: int,
+    arm: tuple[list[float], list[float], float, str],
+    *,
+    backbone: str = "mobilenetv2",
+    epochs: int | None = None,
+    finetune: int | None = None,
+    init: Path | None = None,
+) -> str:
+    """The recipe of one arm: the profile's training length unless ``epochs`` / ``finetune``
+    say otherwise, starting from ``init`` weights when given."""
     p = suite.profile
+    alpha, beta, gamma, loss_form = arm
+    return _RECIPE.format(
+        variant=variant,
+        seed=seed,
+        slug=_slug(variant),
+        data=data.resolve(),
+        backbone=backbone,
+        epochs=p.ablation_epochs if epochs is None else epochs,
+        steps=p.ablation_steps,
+        val_steps=max(1, p.ablation_steps // 5),
+        finetune=p.ablation_finetune_epochs if finetune is None else finetune,
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+        loss_form=loss_form,
+        init=f'init_weights = "{init.resolve()}"\n' if init else "",
+    )
+
+
+def _recipes(suite: Suite, root: Path, data: Path, seed: int) -> dict[str, Path]:
+    """The recipes of one seed, the shared WCE first stage first."""
     paths = {}
-    for variant, (alpha, beta, gamma, loss_form) in VARIANTS.items():
+    stage1 = root / _slug(WCE_STAGE) / f"seed-{seed}"
+    arms: dict[str, tuple[Any, ...]] = {
+        WCE_STAGE: (PAPER_ALPHA, PAPER_BETA, 0.0, "paper", None),
+        **VARIANTS,
+    }
+    for variant, (alpha, beta, gamma, loss_form, staged) in arms.items():
         folder = root / _slug(variant) / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
-        text = _RECIPE.format(
-            variant=variant,
-            seed=seed,
-            slug=_slug(variant),
-            data=data.resolve(),
-            epochs=p.ablation_epochs,
-            steps=p.ablation_steps,
-            val_steps=max(1, p.ablation_steps // 5),
-            finetune=p.ablation_finetune_epochs,
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            loss_form=loss_form,
-        )
+        if variant == WCE_STAGE:
+            text = recipe_text(
+                suite, variant, data, seed, (alpha, beta, gamma, loss_form), finetune=0
+            )
+        elif staged:
+            text = recipe_text(
+                suite,
+                variant,
+                data,
+                seed,
+                (alpha, beta, gamma, loss_form),
+                epochs=0,
+                init=stage1 / "coarse_wce.best.weights.h5",
+            )
+        else:
+            text = recipe_text(suite, variant, data, seed, (alpha, beta, gamma, loss_form))
         path = folder / "recipe.toml"
         path.write_text(text)
         paths[variant] = path
@@ -146,8 +194,8 @@ def _derive(recipe_path: Path, set_dir: Path, shipped_norm: Any) -> dict[str, An
     from training.recipe import load_recipe
 
     recipe = load_recipe(recipe_path)
-    if not (set_dir / "coarse.h5").exists():
-        names, scenes = recipe.scenes()
+    names, scenes = recipe.scenes()
+    if _set_scenes(set_dir / "coarse.h5") != sorted(names):  # absent, or of other scenes
         derive(scenes, set_dir, recipe.derive, scene_names=names, overwrite=True)
     from training.derive import SPLITS
 
@@ -160,6 +208,18 @@ def _derive(recipe_path: Path, set_dir: Path, shipped_norm: Any) -> dict[str, An
             "sample_shape": list(h5["x"].shape[1:]),
             "per_split": {name: int(np.sum(split == i)) for i, name in enumerate(SPLITS)},
         }
+
+
+def _set_scenes(path: Path) -> list[str] | None:
+    """The scene names a derived set was made from, or None when there is no set."""
+    import json
+
+    import h5py
+
+    if not path.exists():
+        return None
+    with h5py.File(path, "r") as h5:
+        return sorted(json.loads(h5.attrs.get("scenes", "[]")))
 
 
 def _evaluate(
@@ -185,18 +245,57 @@ def _evaluate(
         for k in conf:
             conf[k] += sc[k]
         patches += res.report["patches_run"]
-    n = sum(conf.values())
+    r = rates(conf)
     return {
         "loss": name,
         "coarse_accuracy": round(cells_ok / cells_n, 4),
-        "pixel_accuracy": round((conf["tp"] + conf["tn"]) / n, 4),
-        "pixel_f1": round(2 * conf["tp"] / max(1, 2 * conf["tp"] + conf["fp"] + conf["fn"]), 4),
+        "pixel_accuracy": round(r["accuracy"] or 0.0, 4),
+        "pixel_f1": round(r["f1"] or 0.0, 4),
+        "pixel_precision": round(r["precision"] or 0.0, 4),
+        "pixel_recall": round(r["recall"] or 0.0, 4),
+        "pixel_iou": round(r["iou"] or 0.0, 4),
         "s_dn": round(float(np.mean([v for v in sdn if v is not None])), 5),
         "patches_run": patches,
         **conf,
     }
 
 
+def eval_scenes(suite: Suite) -> list[Any]:
+    """The held-out simulated scenes the coarse models are scored on (seeds from
+    ABLATION_EVAL_SEED, covers of EVAL_COVERS in turn)."""
+    from training.simulator import CloudConfig, simulate
+
+    p = suite.profile
+    return [
+        simulate(
+            p.sim_size,
+            p.sim_size,
+            config=CloudConfig(cover=c, scale_px=900, cirrus=0.15),
+            seed=ABLATION_EVAL_SEED + i,
+        )
+        for i, c in zip(range(p.ablation_eval_scenes), itertools.cycle(EVAL_COVERS), strict=False)
+    ]
+
+
+def with_coarse(shipped: Any, backbone: str, weights: Path, name: str) -> Any:
+    """The shipped pair with its coarse model replaced by ``backbone`` with ``weights``."""
+    from cascade.engine import CascadeModel
+    from cascade.models import build_coarse_model
+    from cascade.models.predict import KerasPredictor
+
+    keras_model = build_coarse_model(backbone, len(shipped.bands))
+    keras_model.load_weights(weights)
+    return CascadeModel(
+        KerasPredictor(keras_model, batch_size=1),
+        shipped.fine,
+        shipped.coarse_spec,
+        shipped.fine_spec,
+        name=name,
+    )
+
+
+# Cloud cover of the evaluation scenes, in turn.
+EVAL_COVERS = (0.35, 0.2, 0.5, 0.1, 0.65, 0.3)
 METRICS = ("coarse_accuracy", "pixel_accuracy", "pixel_f1", "s_dn")
 
 
@@ -235,12 +334,9 @@ def _mean_row(variant: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(suite: Suite) -> dict[str, Any]:
-    from cascade.engine import CascadeModel, load_cascade_model
-    from cascade.models import build_coarse_model
-    from cascade.models.predict import KerasPredictor
+    from cascade.engine import load_cascade_model
     from cascade.models.pretrained import resolve_model
     from training.recipe import load_recipe
-    from training.simulator import CloudConfig, simulate
 
     p = suite.profile
     root = suite.work / f"ablation-{p.name}"
@@ -261,27 +357,15 @@ def run(suite: Suite) -> dict[str, Any]:
             key = f"{variant} (seed {seed})"
             trained[key] = _train(path, set_dir, suite.work, key)
 
-    scenes = [
-        simulate(
-            p.sim_size,
-            p.sim_size,
-            config=CloudConfig(cover=c, scale_px=900, cirrus=0.15),
-            seed=ABLATION_EVAL_SEED + i,
-        )
-        for i, c in zip(range(p.ablation_eval_scenes), (0.35, 0.2, 0.5), strict=False)
-    ]
+    scenes = eval_scenes(suite)
     runs = []
     for seed, paths in recipes.items():
         for variant, path in paths.items():
-            recipe = load_recipe(path)
-            keras_model = build_coarse_model("mobilenetv2", len(shipped.bands))
-            keras_model.load_weights(recipe.work_dir / "coarse.final.weights.h5")
-            model = CascadeModel(
-                KerasPredictor(keras_model, batch_size=1),
-                shipped.fine,
-                shipped.coarse_spec,
-                shipped.fine_spec,
-                name=f"ablation-{_slug(variant)}-{seed}",
+            if variant == WCE_STAGE:
+                continue
+            weights = load_recipe(path).work_dir / "coarse.final.weights.h5"
+            model = with_coarse(
+                shipped, "mobilenetv2", weights, f"ablation-{_slug(variant)}-{seed}"
             )
             warm_up(model, *{sc.paper.shape for sc in scenes})
             runs.append({**_evaluate(variant, model, scenes), "seed": seed})
@@ -304,8 +388,8 @@ def run(suite: Suite) -> dict[str, Any]:
         "rows": rows,
         "runs": runs,
         "arms": {
-            name: {"alpha": a, "beta": b, "gamma": g, "loss_form": f}
-            for name, (a, b, g, f) in VARIANTS.items()
+            name: {"alpha": a, "beta": b, "gamma": g, "loss_form": f, "from_wce_stage": st}
+            for name, (a, b, g, f, st) in VARIANTS.items()
         },
         "seeds": p.ablation_seeds,
         "figures": {"ablation": suite.image_link(figure)},

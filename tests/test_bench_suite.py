@@ -41,7 +41,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Suite, dict[str, dic
         docs=root / "docs",
     )
     payloads = {}
-    for name in ("accuracy", "speed", "ablation"):
+    for name in ("accuracy", "speed", "ablation", "encoders"):
         payload = bench_main._suite_module(name).run(suite)
         write_results(name, payload, f"test {name}", folder=suite.results)
         payloads[name] = payload
@@ -157,10 +157,17 @@ def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
     ]
     assert a["seeds"] == 1
     assert len(a["runs"]) == 3
+    stage1 = a["trained"]["WCE stage 1 (seed 0)"]
+    assert set(stage1["history"]) == {"wce"}
     for variant in ("CCE", "WCE", "WCE + adjacency"):
-        # every arm runs both stages, so only the loss differs
+        # every arm runs both stages, so only the loss differs; the two WCE arms share the
+        # first stage and start their second from its weights
         trained = a["trained"][f"{variant} (seed 0)"]
-        assert set(trained["history"]) == {"wce", "adjacency"}
+        if variant == "CCE":
+            assert set(trained["history"]) == {"wce", "adjacency"}
+        else:
+            assert set(trained["history"]) == {"init_weights", "adjacency"}
+            assert trained["history"]["init_weights"] == stage1["history"]["wce"]["best_weights"]
         recipe = (suite.work / trained["recipe"]).read_text()
         assert "gamma = " + ("1.0" if "adjacency" in variant else "0.0") in recipe
         assert 'loss_form = "' + ("earlier" if variant == "CCE" else "paper") + '"' in recipe
@@ -168,6 +175,39 @@ def test_ablation_suite_trains_three_losses_on_one_set(tiny) -> None:
         assert 0.0 <= r["coarse_accuracy"] <= 1.0
         assert 0.0 <= r["pixel_accuracy"] <= 1.0
     assert a["rows"][0]["coarse_accuracy_sd"] == 0.0  # one seed
+
+
+@pytest.mark.slow
+def test_encoders_suite_scores_each_coarse_encoder_with_and_without_the_fine_model(tiny) -> None:
+    suite, p = tiny
+    e = p["encoders"]
+    assert e["encoders"] == list(TINY.encoders)
+    names = [r["loss"] for r in e["rows"]]
+    assert names == [
+        "MobileNetV2 -> Fine",
+        "MobileNetV2 -> None",
+        "ResNet-18 -> Fine",
+        "ResNet-18 -> None",
+        "patch baseline (all)",
+    ]
+    by = {r["loss"]: r for r in e["rows"]}
+    for enc in ("MobileNetV2", "ResNet-18"):
+        fine, none = by[f"{enc} -> Fine"], by[f"{enc} -> None"]
+        # one coarse model behind both rows: the same cell classes, no fine window without it
+        assert fine["coarse_accuracy"] == none["coarse_accuracy"]
+        assert none["patches_run"] == 0 < fine["patches_run"]
+        recipe = (suite.work / e["trained"][enc]["recipe"]).read_text()
+        assert f'backbone = "{enc.lower().replace("-", "")}"' in recipe
+        assert "gamma = 0.0" in recipe
+        assert 'loss_form = "paper"' in recipe
+        assert e["params"][enc] > 0
+    # the patch baseline runs the fine model on every window of the scenes
+    assert by["patch baseline (all)"]["patches_run"] >= by["MobileNetV2 -> Fine"]["patches_run"]
+    for r in e["rows"]:
+        n = r["tp"] + r["fp"] + r["fn"] + r["tn"]
+        assert r["pixel_accuracy"] == pytest.approx((r["tp"] + r["tn"]) / n, abs=1e-4)
+        assert r["pixel_iou"] == pytest.approx(r["tp"] / (r["tp"] + r["fp"] + r["fn"]), abs=1e-4)
+    assert e["paper"]["VGG16 -> Fine"]["accuracy"] == 0.856
 
 
 @pytest.mark.slow
@@ -181,6 +221,7 @@ def test_report_holds_every_table_and_only_numbers_from_the_results(tiny) -> Non
         "## Speed",
         "### Speed-up vs cloud structure",
         "## Loss ablation",
+        "## Coarse encoders (paper Table III)",
     ):
         assert heading in text
     assert "Command: `test run`" in text

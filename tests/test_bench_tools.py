@@ -42,6 +42,7 @@ def test_runner_knows_every_suite_and_runs_the_report_suites_by_default() -> Non
         "accuracy",
         "speed",
         "ablation",
+        "encoders",
         "kernels",
         "engine",
         "batch",
