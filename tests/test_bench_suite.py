@@ -125,6 +125,14 @@ def test_speed_suite_times_every_method_and_structure(tiny) -> None:
     assert cog["mask_agree"] >= 0.99
     tiled_px = main["runs"]["cascade"]["pixels_read"]["coarse"]
     assert cog["runs"]["cascade"]["pixels_read"]["coarse"] < tiled_px
+    sparse = main["cog_sparse"]  # a less cloudy scene of the same size, cascade only
+    assert set(sparse["runs"]) == {"cascade"}
+    assert sparse["runs"]["cascade"]["coarse_input"]["from"] == "overview"
+    cas = sparse["runs"]["cascade"]
+    assert sparse["routed_fraction"] == pytest.approx(
+        cas["patches_run"] / cas["cells_with_data"], abs=1e-4
+    )
+    assert sparse["file"] != cog["file"]
     assert [r["structure"] for r in s["structures"]] == [
         "clear",
         "overcast",
