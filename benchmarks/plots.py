@@ -291,10 +291,22 @@ def confusion_matrices(
         return _save(fig, path)
 
 
+def _sd(row: Mapping[str, Any], metric: str) -> float | None:
+    """A row's ``<metric>_sd`` (the spread over seeds), when it is a positive number."""
+    sd = row.get(f"{metric}_sd")
+    return float(sd) if isinstance(sd, int | float) and math.isfinite(sd) and sd > 0 else None
+
+
+def _short(value: float) -> str:
+    """Three decimals, or two significant digits for small non-zero values."""
+    return f"{value:.3f}" if value == 0 or abs(value) >= 0.01 else f"{value:.1e}"
+
+
 def ablation_bars(
     path: str | Path, rows: Sequence[Mapping[str, Any]], metrics: Sequence[str]
 ) -> Path:
-    """One subplot per metric with a bar per loss and its value (3 decimals).
+    """One subplot per metric with a bar per loss and its value (3 decimals), and an error
+    bar where the row has a positive ``<metric>_sd`` (the spread over seeds).
 
     Rows: ``loss`` (str) and a number or ``None`` under each metric name; ``None`` (or NaN)
     draws no bar and writes "n/a".
@@ -322,19 +334,24 @@ def ablation_bars(
         axes = fig.subplots(1, len(names), squeeze=False)[0]
         for ax, metric in zip(axes, names, strict=True):
             column = values[metric]
-            present = [v for v in column if v is not None]
+            sds = [_sd(row, metric) for row in checked]
+            present = [v + (sd or 0.0) for v, sd in zip(column, sds, strict=True) if v is not None]
             lo = min([0.0, *present])
             hi = max([0.0, *present])
             if hi == lo:
                 hi = lo + 1.0
             span = hi - lo
-            for xi, value, k in zip(x, column, range(len(losses)), strict=True):
+            for xi, value, sd, k in zip(x, column, sds, range(len(losses)), strict=True):
                 if value is None:
                     ax.text(xi, lo + 0.03 * span, "n/a", ha="center", va="bottom", fontsize=8)
                     continue
                 ax.bar(xi, value, 0.7, color=colors[k % len(colors)])
+                top = value
+                if sd:  # the spread over seeds
+                    ax.errorbar(xi, value, yerr=sd, color="black", capsize=3, linewidth=1)
+                    top = value + sd if value >= 0 else value
                 ax.text(
-                    xi, value + (0.01 if value >= 0 else -0.01) * span, f"{value:.3f}",
+                    xi, top + (0.01 if value >= 0 else -0.01) * span, _short(value),
                     ha="center", va="bottom" if value >= 0 else "top", fontsize=8,
                 )  # fmt: skip
             ax.set_ylim(lo - (0.12 * span if lo < 0 else 0.0), hi + 0.12 * span)

@@ -13,6 +13,7 @@ pytest.importorskip(
 )
 from matplotlib.image import imread
 
+from benchmarks import plots
 from benchmarks.plots import (
     ablation_bars,
     confusion_matrices,
@@ -231,6 +232,17 @@ def test_ablation_bars(tmp_path: Path) -> None:
     # A metric without any value still draws (n/a everywhere).
     rows = [{"loss": row["loss"], "s_dn": None} for row in ABLATION]
     read_png(ablation_bars(tmp_path / "ablation.png", rows, ["s_dn"]))
+    # Means over seeds with their spread: error bars, small values in two significant digits.
+    rows = [{"loss": "a", "s_dn": 0.00087, "s_dn_sd": 0.0015}]
+    rows += [{"loss": k, "s_dn": 0.0} for k in "bcd"]
+    read_png(ablation_bars(tmp_path / "ablation.png", rows, ["s_dn"]))
+    assert (plots._short(0.00087), plots._short(0.0), plots._short(0.857)) == (
+        "8.7e-04",
+        "0.000",
+        "0.857",
+    )
+    assert plots._sd({"x_sd": 0.0}, "x") is None
+    assert plots._sd({"x_sd": 0.02}, "x") == 0.02
 
 
 def test_ablation_bars_rejects_bad_rows(tmp_path: Path) -> None:
