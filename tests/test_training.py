@@ -296,8 +296,10 @@ def test_an_interrupted_stage_resumes_and_a_finished_one_is_kept(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_the_paper_recipe_trains_its_vgg16_and_fpn_seresnext50(tmp_path: Path) -> None:
-    """training/recipes/paper.toml as written, shortened to one step of each stage."""
+def test_the_paper_recipe_trains_its_fpn_seresnext50(tmp_path: Path) -> None:
+    """training/recipes/paper.toml as written, its fine model trained one step (its VGG16
+    coarse model builds in tests/test_models.py; coarse training is the same for every
+    backbone and runs in test_tiny_end_to_end_training and the benchmark suite tests)."""
     import dataclasses
 
     from training.train import train_coarse, train_fine
@@ -323,12 +325,9 @@ def test_the_paper_recipe_trains_its_vgg16_and_fpn_seresnext50(tmp_path: Path) -
         coarse=dataclasses.replace(c, **one, finetune_epochs=1),
         fine=dataclasses.replace(f, **{**one, "batch_size": 1}),
     )
-    coarse = train_coarse(short)
-    assert set(coarse) == {"wce", "adjacency"}
-    assert np.isfinite(coarse["adjacency"]["epochs"]["loss"]).all()
     fine = train_fine(short)
     assert np.isfinite(fine["epochs"]["loss"]).all()
-    assert (tmp_path / "coarse.final.weights.h5").exists()
+    assert (tmp_path / "fine.final.weights.h5").exists()
     # a second stage from weights that are not there says so before it trains
     missing = dataclasses.replace(
         short, coarse=dataclasses.replace(short.coarse, epochs=0, init_weights="nowhere.h5")
