@@ -224,7 +224,7 @@ def encoders_section(suite: Suite, r: dict[str, Any]) -> list[str]:
                 _seconds(enc["seconds"]) if enc else "-",
             ]
         )
-    paper = [[k, *v] for k, v in r["paper"].items()]
+    paper = [[k, *v.values()] for k, v in r["paper"].items()]
     lines = [
         "## Coarse encoders (paper Table III)",
         "",

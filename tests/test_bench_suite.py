@@ -233,6 +233,7 @@ def test_report_holds_every_table_and_only_numbers_from_the_results(tiny) -> Non
     # the headline numbers are the results files' numbers
     main = p["speed"]["main"]
     assert f"**{main['speedup']}x**" in text
+    assert "| VGG16 -> Fine | 0.856 | 0.810 | 0.711 | 0.711 | 0.597 |" in text  # the paper's row
     cce = p["ablation"]["rows"][0]
     assert f"| CCE | {cce['coarse_accuracy']:.4f} |" in text  # one seed: no ± part
     stored = json.loads((suite.results / "speed.json").read_text())
