@@ -23,6 +23,7 @@ from cascade.classes import (
     NODATA,
     OVERCAST,
     PARTLY_CLOUDY,
+    SHADOW,
 )
 from cascade.errors import CascadeError, GeometryError, InputArrayError
 from cascade.geometry import SceneGeometry, Window
@@ -65,6 +66,7 @@ __all__ = [
     "NO_DATA",
     "OVERCAST",
     "PARTLY_CLOUDY",
+    "SHADOW",
     "BatchReport",
     "CascadeError",
     "CascadeModel",

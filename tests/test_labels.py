@@ -13,6 +13,7 @@ from cascade import (
     NODATA,
     OVERCAST,
     PARTLY_CLOUDY,
+    SHADOW,
     InputArrayError,
     SceneGeometry,
 )
@@ -89,7 +90,9 @@ def test_nodata_fraction_threshold() -> None:
 def test_agrees_with_reference(g: SceneGeometry, seed: int, mixed: str) -> None:
     rng = np.random.default_rng(seed)
     # Blocky masks, so that pure cells occur as well as mixed ones.
-    small = rng.choice(np.array([CLEAR, CLOUD, NODATA], np.uint8), size=(8, 8), p=[0.45, 0.45, 0.1])
+    small = rng.choice(
+        np.array([CLEAR, CLOUD, SHADOW, NODATA], np.uint8), size=(8, 8), p=[0.4, 0.35, 0.15, 0.1]
+    )
     mask = np.ascontiguousarray(
         np.repeat(np.repeat(small, -(-g.height // 8), 0), -(-g.width // 8), 1)[
             : g.height, : g.width
@@ -100,13 +103,29 @@ def test_agrees_with_reference(g: SceneGeometry, seed: int, mixed: str) -> None:
     np.testing.assert_array_equal(pool_labels(mask, g, policy), pool_labels_ref(mask, g, policy))
 
 
+def test_shadow_counts_as_unusable() -> None:
+    """Cloud shadow is unusable ground like cloud: a cell of cloud and shadow is Overcast, one
+    of shadow and clear Partly Cloudy, and a two-class mask pools as before."""
+    m = _mask()
+    m[0:10, 0:5] = SHADOW  # (0, 0): cloud and shadow
+    m[0:10, 10:12] = SHADOW  # (0, 1): clear and shadow
+    assert pool_labels(m, G).tolist() == [
+        [OVERCAST, PARTLY_CLOUDY, PARTLY_CLOUDY],
+        [NO_DATA, OVERCAST, OVERCAST],
+    ]
+    counts = cell_counts(m, G)
+    assert counts[0, 1].tolist() == [80, 20, 0]
+    np.testing.assert_array_equal(counts, cell_counts_ref(m, G))
+
+
 def test_bad_masks() -> None:
     m = _mask()
     m[0, 0] = 4
-    m[15, 3] = 2
+    m[15, 3] = 3
     with pytest.raises(
         InputArrayError,
-        match=r"2 pixel\(s\) that are not 0 \(clear\), 1 \(cloud\) or 255 \(no data\), e.g. 4",
+        match=r"2 pixel\(s\) that are not 0 \(clear\), 1 \(cloud\), 2 \(cloud shadow\) or "
+        r"255 \(no data\), e.g. 4",
     ):
         pool_labels(m, G)
     with pytest.raises(InputArrayError, match=r"must be uint8 .* got dtype int64"):

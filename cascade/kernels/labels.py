@@ -1,10 +1,12 @@
 """Ground-truth pooling: a full-resolution pixel mask into the 4-class cell grid.
 
-The pixel mask uses Cloud / Clear / No Data (:mod:`cascade.classes`: 1 / 0 / 255). A cell is
-classified from the counts of its ``core x core`` pixels; pixels in the completion padding,
-outside the scene, count as No Data. The paper's rule for cells of pure data: **Partly
-Cloudy** iff ``0 < cloud pixels < all pixels``, **Overcast** if every pixel is cloud,
-**Cloudless** if none is.
+The pixel mask uses Clear / Cloud / Cloud shadow / No Data (:mod:`cascade.classes`: 0 / 1 /
+2 / 255). A cell is classified from the counts of its ``core x core`` pixels; pixels in the
+completion padding, outside the scene, count as No Data. Cloud and cloud shadow are both
+*unusable* ground and count together (a two-class mask has no shadow, and unusable is
+cloud). The paper's rule for cells of pure data, with unusable for its cloud: **Partly
+Cloudy** iff ``0 < unusable pixels < all pixels`` (usable and unusable ground mixed),
+**Overcast** if every pixel is unusable, **Cloudless** if none is.
 
 How No Data mixes in is a choice (:class:`NodataPolicy`):
 
@@ -33,7 +35,16 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from cascade.classes import CLEAR, CLOUD, CLOUDLESS, NO_DATA, NODATA, OVERCAST, PARTLY_CLOUDY
+from cascade.classes import (
+    CLEAR,
+    CLOUD,
+    CLOUDLESS,
+    NO_DATA,
+    NODATA,
+    OVERCAST,
+    PARTLY_CLOUDY,
+    SHADOW,
+)
 from cascade.errors import InputArrayError
 from cascade.geometry import SceneGeometry
 from cascade.kernels._common import check_geometry_matches, njit_parallel
@@ -61,7 +72,7 @@ class NodataPolicy:
             )
 
 
-# Column order of cell_counts.
+# Column order of cell_counts (the second column: cloud and cloud shadow, unusable ground).
 COUNT_CLEAR, COUNT_CLOUD, COUNT_NODATA = 0, 1, 2
 
 
@@ -70,8 +81,8 @@ def _count_kernel(mask: np.ndarray, core: int, counts: np.ndarray, bad: np.ndarr
     height, width = mask.shape
     rows, cols = counts.shape[0], counts.shape[1]
     # Parallel over cell rows; each task owns counts[r] and bad[r]. A 256-bin histogram per
-    # cell counts every pixel with one increment, whatever its value; the three classes are
-    # read off it and everything else is reported as bad input.
+    # cell counts every pixel with one increment, whatever its value; the classes are read
+    # off it (cloud and shadow together) and everything else is reported as bad input.
     for r in numba.prange(rows):
         hist = np.zeros((cols, 256), dtype=np.int64)
         for y in range(r * core, min((r + 1) * core, height)):
@@ -84,10 +95,10 @@ def _count_kernel(mask: np.ndarray, core: int, counts: np.ndarray, bad: np.ndarr
         first_bad = -1
         for c in range(cols):
             counts[r, c, 0] = hist[c, CLEAR]
-            counts[r, c, 1] = hist[c, CLOUD]
+            counts[r, c, 1] = hist[c, CLOUD] + hist[c, SHADOW]
             counts[r, c, 2] = hist[c, NODATA]
             for v in range(256):
-                if v != CLEAR and v != CLOUD and v != NODATA and hist[c, v] > 0:
+                if v != CLEAR and v != CLOUD and v != SHADOW and v != NODATA and hist[c, v] > 0:
                     n_bad += hist[c, v]
                     if first_bad < 0 or v < first_bad:
                         first_bad = v
@@ -107,8 +118,9 @@ def check_mask(mask: object, geometry: SceneGeometry) -> np.ndarray:
         raise InputArrayError(f"mask is empty: shape {mask.shape}")
     if mask.dtype != np.uint8:
         raise InputArrayError(
-            f"mask must be uint8 with {CLEAR} clear, {CLOUD} cloud, {NODATA} no data; got dtype "
-            f"{mask.dtype}; convert with .astype(numpy.uint8) after mapping your classes"
+            f"mask must be uint8 with {CLEAR} clear, {CLOUD} cloud, {SHADOW} cloud shadow, "
+            f"{NODATA} no data; got dtype {mask.dtype}; convert with .astype(numpy.uint8) after "
+            "mapping your classes"
         )
     check_geometry_matches(mask.shape, geometry.height, geometry.width, "mask")
     return mask
@@ -117,8 +129,9 @@ def check_mask(mask: object, geometry: SceneGeometry) -> np.ndarray:
 def cell_counts(mask: np.ndarray, geometry: SceneGeometry) -> npt.NDArray[np.int64]:
     """Pixels of each class in each cell's core: ``(rows, cols, 3)`` int64.
 
-    The last axis is (clear, cloud, no data); pixels in the completion padding count as no data,
-    so every cell sums to ``core ** 2``. Raises for values other than 0, 1 and 255.
+    The last axis is (clear, unusable = cloud or cloud shadow, no data); pixels in the
+    completion padding count as no data, so every cell sums to ``core ** 2``. Raises for values
+    other than 0, 1, 2 and 255.
     """
     mask = check_mask(mask, geometry)
     rows, cols = geometry.grid_shape
@@ -129,8 +142,8 @@ def cell_counts(mask: np.ndarray, geometry: SceneGeometry) -> npt.NDArray[np.int
         first = int(bad[np.argmax(bad[:, 0] > 0), 1])
         raise InputArrayError(
             f"mask holds {int(bad[:, 0].sum())} pixel(s) that are not {CLEAR} (clear), "
-            f"{CLOUD} (cloud) or {NODATA} (no data), e.g. {first}; map your classes to these "
-            "three first"
+            f"{CLOUD} (cloud), {SHADOW} (cloud shadow) or {NODATA} (no data), e.g. {first}; map "
+            "your classes to these first"
         )
     counts[..., COUNT_NODATA] += geometry.core**2 - counts.sum(axis=-1)
     return counts
@@ -165,6 +178,7 @@ def pool_labels(
 ) -> npt.NDArray[np.uint8]:
     """The 4-class cell grid (``(rows, cols)`` uint8, :mod:`cascade.classes`) of a pixel mask.
 
-    ``mask`` is ``(height, width)`` uint8 with 0 clear, 1 cloud, 255 no data.
+    ``mask`` is ``(height, width)`` uint8 with 0 clear, 1 cloud, 2 cloud shadow, 255 no data;
+    cloud and shadow both count as unusable.
     """
     return classify_cells(cell_counts(mask, geometry), policy)

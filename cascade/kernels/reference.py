@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.geometry import SceneGeometry
 from cascade.kernels.labels import NodataPolicy, classify_cells
 from cascade.kernels.padding import Extent
@@ -114,14 +114,23 @@ def pool_area_ref(
 
 
 def cell_counts_ref(mask: np.ndarray, geometry: SceneGeometry) -> npt.NDArray[np.int64]:
-    """Per-cell (clear, cloud, no data) counts by reshaping the padded mask into blocks."""
-    if not np.isin(mask, (CLEAR, CLOUD, NODATA)).all():
-        raise ValueError("mask holds values other than 0, 1 and 255")
+    """Per-cell (clear, unusable, no data) counts by reshaping the padded mask into blocks;
+    unusable = cloud or cloud shadow."""
+    if not np.isin(mask, (CLEAR, CLOUD, SHADOW, NODATA)).all():
+        raise ValueError("mask holds values other than 0, 1, 2 and 255")
     padded = np.full(geometry.padded_shape, NODATA, dtype=np.uint8)
     padded[: geometry.height, : geometry.width] = mask
     c = geometry.core
     blocks = padded.reshape(geometry.rows, c, geometry.cols, c)
-    return np.stack([(blocks == v).sum(axis=(1, 3)) for v in (CLEAR, CLOUD, NODATA)], axis=-1)
+    unusable = np.isin(blocks, (CLOUD, SHADOW))
+    return np.stack(
+        [
+            (blocks == CLEAR).sum(axis=(1, 3)),
+            unusable.sum(axis=(1, 3)),
+            (blocks == NODATA).sum(axis=(1, 3)),
+        ],
+        axis=-1,
+    )
 
 
 def pool_labels_ref(
