@@ -14,14 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from cascade.classes import CLOUD, CLOUDLESS, NODATA, OVERCAST, PARTLY_CLOUDY
+from cascade.classes import CLOUD, CLOUDLESS, NODATA, OVERCAST, PARTLY_CLOUDY, SHADOW
 from cascade.engine import CascadeModel
 from cascade.geometry import SceneGeometry
 from cascade.kernels import pool_labels
-from cascade.models.artifacts import ModelSpec, Normalization
+from cascade.models.artifacts import FINE_CLASS_NAMES_SHADOW, ModelSpec, Normalization
 
 BANDS = ("B02", "B03", "B04", "B08")
 CLOUD_VALUE, CLEAR_VALUE = 5000, 1000
+SHADOW_VALUE = 300  # band 0 of a cloud-shadow pixel in the scenes of scene_with_shadow
 SCALE = 1e-4  # model input is reflectance: 0.5 cloud, 0.1 clear
 
 
@@ -166,3 +167,40 @@ def random_weight_pair(
     models.save_model(models.build_model(c), c, folder)
     models.save_model(models.build_model(f), f, folder)
     return folder
+
+
+def scene_with_shadow(height: int, width: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`scene_with_mask` with cloud shadow (band 0 :data:`SHADOW_VALUE`): on some clear
+    pixels everywhere, and on a square inside cell (0, 1), made clear otherwise (a cell of
+    usable ground and shadow, no cloud); needs ``height, width >= 496``."""
+    scene, mask = scene_with_mask(height, width, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    cell = (slice(0, 248), slice(248, 496))
+    mask[cell] = 0
+    scene[0][cell] = CLEAR_VALUE
+    shade = (mask == 0) & (rng.random(mask.shape) < 0.3)
+    shade[cell] = False
+    shade[60:160, 300:420] = True
+    mask[shade] = SHADOW
+    scene[0][shade] = SHADOW_VALUE
+    return scene, mask
+
+
+def shadow_fine(batch: np.ndarray) -> np.ndarray:
+    """Fine stand-in with four outputs (cloud, clear, No Data, shadow): cloud where normalised
+    band 0 is above 0.3, shadow (probability 0.9) where it is dark but not empty (0.01 ..
+    0.05)."""
+    x = batch[..., 0]
+    cloud = (x > 0.3).astype(np.float32)
+    shade = ((x > 0.01) & (x < 0.05)).astype(np.float32) * np.float32(0.9)
+    empty = (x == 0).astype(np.float32)
+    return np.stack([cloud, 1 - cloud - shade, empty, shade], axis=-1)
+
+
+def make_shadow_model(
+    coarse: Callable, fine: Callable = shadow_fine, **options: Any
+) -> CascadeModel:
+    """:func:`make_model` whose fine sidecar has the shadow class (and ``options``)."""
+    c, f = specs()
+    f = f.with_updates(classes=FINE_CLASS_NAMES_SHADOW, options=dict(options))
+    return CascadeModel(coarse=coarse, fine=fine, coarse_spec=c, fine_spec=f, name="fake-shadow")

@@ -127,6 +127,8 @@ def test_errors_name_the_command_line_options(tmp_path: Path) -> None:
     assert "Error: --batch-size must be >= 1, got 0" in res.output
     res = CliRunner().invoke(main, [*base, "--scale", "-1"])
     assert "Error: --scale must be a positive number" in res.output
+    res = CliRunner().invoke(main, [*base, "--shadow-threshold", "2"])
+    assert "Error: --shadow-threshold must be in (0, 1), got 2.0" in res.output
     (tmp_path / "m.tif").write_bytes(b"keep")
     res = CliRunner().invoke(main, base)
     assert (

@@ -111,8 +111,10 @@ def test_each_shipped_pair_loads_and_runs(name: str) -> None:
     folder = pretrained.PRETRAINED_DIR / name
     specs = load_pair_specs(folder)  # sidecars valid, pair consistent, weights' SHA-256 match
     assert specs.coarse.weights_dtype == specs.fine.weights_dtype == "float16"
-    assert specs.fine.provenance["recipe"] == name
+    # The recipe that trained it: NAME.toml, or one that fine-tunes NAME's (rgbn-shadow).
+    assert specs.fine.provenance["recipe"].split("-shadow")[0] == name
     assert 0.0 < specs.fine.threshold < 1.0
+    shadow = "shadow" in specs.fine.classes
     model = load_cascade_model(folder)
     rng = np.random.default_rng(0)
     scene = (rng.random((len(specs.bands), 300, 260)) * 3000 + 500).astype(np.uint16)
@@ -120,7 +122,8 @@ def test_each_shipped_pair_loads_and_runs(name: str) -> None:
         scene, model, band_names=specs.bands, config=EngineConfig(router="all", input_scale=1e-4)
     )
     assert res.mask.shape == (300, 260)
-    assert set(np.unique(res.mask)) <= {0, 1}
+    assert set(np.unique(res.mask)) <= ({0, 1, 2} if shadow else {0, 1})
+    assert (res.report["shadow"] is not None) == shadow
 
 
 def test_shipped_weights_stay_under_25_mb() -> None:

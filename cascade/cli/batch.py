@@ -58,6 +58,8 @@ __all__ = ["batch_command"]
 @options.ROUTER
 @options.CONFIDENCE
 @options.THRESHOLD
+@options.SHADOW
+@options.SHADOW_THRESHOLD
 @options.SCALE
 @options.BATCH_SIZE
 @options.RESAMPLING
@@ -79,16 +81,11 @@ def batch_command(
     workers: int | None,
     threads_per_worker: int | None,
     retries: int,
-    router: str,
-    confidence: float | None,
-    threshold: float | None,
-    input_scale: float | None,
-    batch_size: int,
     resampling: str,
-    coarse_from: str,
     overwrite: bool,
     verbose: int,
     quiet: bool,
+    **engine: Any,
 ) -> None:
     """Mask every scene of INPUTS on a Dask cluster, one mask and report each in --out-dir.
 
@@ -108,9 +105,7 @@ def batch_command(
     # Dask's own INFO lines (every connection, every worker) only with -vv.
     set_dask_log_level(logging.ERROR if quiet else logging.INFO if verbose > 1 else logging.WARNING)
     batch_log = logging.getLogger("cascade.batch")
-    config = options.engine_config(
-        router, confidence, threshold, batch_size, input_scale, coarse_from
-    )
+    config = options.engine_config(**engine)
     n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
 
     bar = tqdm(total=n_scenes, unit="scene", desc="batch", file=sys.stderr, disable=quiet)

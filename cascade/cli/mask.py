@@ -27,11 +27,21 @@ __all__ = ["mask"]
 @options.ROUTER
 @options.CONFIDENCE
 @options.THRESHOLD
+@options.SHADOW
+@options.SHADOW_THRESHOLD
 @click.option(
     "--probabilities",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Also write the cloud probability raster (float32) here.",
+    help="Also write the probability raster (float32) here: cloud, and cloud shadow as a "
+    "second band when the mask marks shadow.",
+)
+@click.option(
+    "--valid",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the usable-ground mask here: 1 usable (clear), 0 unusable (cloud or "
+    "cloud shadow), 255 no data.",
 )
 @click.option(
     "--coarse-grid",
@@ -68,7 +78,10 @@ def mask(
     router: str,
     confidence: float | None,
     threshold: float | None,
+    shadow: bool | None,
+    shadow_threshold: float | None,
     probabilities: str | None,
+    valid: str | None,
     coarse_grid: str | None,
     report: str | None,
     quicklook: str | None,
@@ -84,8 +97,9 @@ def mask(
     INPUTS is a product as downloaded (a Sentinel-2 L1C/L2A .SAFE folder or .zip, a Landsat
     Collection 2 Level-1 folder or .tar: bands, reflectance and No Data from its metadata,
     no --scale), a multi-band raster, a folder of single-band files (B01.tif, ...) or
-    several single-band files. The mask has 0 clear, 1 cloud, 255 no data, and the input's
-    CRS and transform (a product's finest band grid).
+    several single-band files. The mask has 0 clear, 1 cloud, 2 cloud shadow (models with a
+    shadow output), 255 no data (its "classes" tag says which), and the input's CRS and
+    transform (a product's finest band grid).
     """
     from cascade.engine import mask_scene
     from cascade.models.pretrained import pick_model
@@ -94,7 +108,14 @@ def mask(
     report_path = report or str(Path(output).with_suffix(".json"))
     source: str | list[str] = inputs[0] if len(inputs) == 1 else list(inputs)
     config = options.engine_config(
-        router, confidence, threshold, batch_size, input_scale, coarse_from
+        router,
+        confidence,
+        threshold,
+        batch_size,
+        input_scale,
+        coarse_from,
+        shadow,
+        shadow_threshold,
     )
     choice = pick_model(model_dir, source, resampling=resampling)
     if choice.shipped and not quiet:
@@ -109,6 +130,7 @@ def mask(
             coarse_grid=coarse_grid,
             report=report_path,
             quicklook=quicklook,
+            valid=valid,
             overwrite=overwrite,
             resampling=resampling,
             progress=bar.update,
@@ -117,7 +139,9 @@ def mask(
     speed = r.get("speedup_vs_all_estimate")
     if not quiet:
         click.echo(
-            f"{output}: {r['pixels']['cloud']} cloud, {r['pixels']['clear']} clear, "
+            f"{output}: {r['pixels']['cloud']} cloud, "
+            + (f"{r['pixels']['shadow']} shadow, " if r.get("shadow") is not None else "")
+            + f"{r['pixels']['clear']} clear, "
             f"{r['pixels']['nodata']} no data px; fine model on {r['patches_run']} of "
             f"{r['cells']} cells ({router}); {r['timings_s']['total']:.1f} s"
             + (f", ~{speed:.1f}x faster than routing all (estimate)" if speed else "")

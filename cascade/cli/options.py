@@ -18,6 +18,8 @@ __all__ = [
     "RESAMPLING",
     "ROUTER",
     "SCALE",
+    "SHADOW",
+    "SHADOW_THRESHOLD",
     "THRESHOLD",
     "engine_config",
     "geometry_options",
@@ -87,6 +89,18 @@ THRESHOLD = click.option(
     default=None,
     help="Cloud probability threshold (default: the model's).",
 )
+SHADOW = click.option(
+    "--shadow/--no-shadow",
+    default=None,
+    help="Mark cloud shadow (mask code 2) with the fine model's shadow output. Default: when "
+    "the model has one (rgbn does; sentinel2-l1c-7 does not).",
+)
+SHADOW_THRESHOLD = click.option(
+    "--shadow-threshold",
+    type=float,
+    default=None,
+    help="Cloud-shadow probability threshold (default: the model's).",
+)
 SCALE = click.option(
     "--scale",
     "input_scale",
@@ -123,6 +137,8 @@ def engine_config(
     batch_size: int,
     input_scale: float | None,
     coarse_from: str = "auto",
+    shadow: bool | None = None,
+    shadow_threshold: float | None = None,
 ) -> Any:
     from cascade.engine import EngineConfig
 
@@ -133,4 +149,6 @@ def engine_config(
         batch_size=batch_size,
         input_scale=input_scale,
         coarse_from=coarse_from,
+        shadow=shadow,
+        shadow_threshold=shadow_threshold,
     )

@@ -19,7 +19,10 @@ from cascade.routing import (
     routing_rules,
 )
 
-__all__ = ["DEFAULT_STRIP_ROWS", "EngineConfig"]
+__all__ = ["DEFAULT_SHADOW_THRESHOLD", "DEFAULT_STRIP_ROWS", "EngineConfig"]
+
+# The shadow threshold of a model whose sidecar names none (options["shadow_threshold"]).
+DEFAULT_SHADOW_THRESHOLD = 0.5
 
 # Strips of this many scene rows are read for pooling (7 bands x 10980 columns x uint16: 150 MB).
 DEFAULT_STRIP_ROWS = 1024
@@ -46,7 +49,10 @@ class EngineConfig:
     most this many cells routes every cell (0 turns the rule off; see
     :func:`cascade.routing.small_scene`); ``coarse_from``: what the coarse stage pools,
     ``"full"`` resolution, an ``"overview"`` of the source, or ``"auto"`` (an overview when
-    the source has one; :mod:`cascade.engine.coarse_read`).
+    the source has one; :mod:`cascade.engine.coarse_read`); ``shadow``: mark cloud shadow (mask
+    code 2) with the fine model's shadow output (None: when the model has one; True: refused
+    for a model without; False: a two-class mask); ``shadow_threshold``: shadow probability
+    threshold (default: the model's own, else :data:`DEFAULT_SHADOW_THRESHOLD`).
     """
 
     router: str | Router = "cascade"
@@ -61,6 +67,8 @@ class EngineConfig:
     thin_cell_share: float = DEFAULT_THIN_CELL_SHARE
     small_scene_cells: int = DEFAULT_SMALL_SCENE_CELLS
     coarse_from: str = "auto"
+    shadow: bool | None = None
+    shadow_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -74,8 +82,15 @@ class EngineConfig:
                 f"{name_of('input_scale')} must be a positive number (reflectance per input "
                 f"unit, e.g. 1e-4 for Sentinel-2 DN), got {self.input_scale}"
             )
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise ConfigError(f"{name_of('threshold')} must be in (0, 1), got {self.threshold}")
+        for key in ("threshold", "shadow_threshold"):
+            value = getattr(self, key)
+            if value is not None and not 0.0 < value < 1.0:
+                raise ConfigError(f"{name_of(key)} must be in (0, 1), got {value}")
+        if self.shadow not in (None, True, False):
+            raise ConfigError(
+                f"{name_of('shadow')} must be None (the model's), True or False, got "
+                f"{self.shadow!r}"
+            )
         if not 0.0 <= self.thin_cell_share <= 1.0:
             raise ConfigError(
                 f"{name_of('thin_cell_share')} must be in [0, 1] (0: off), got "
@@ -121,4 +136,6 @@ class EngineConfig:
             "thin_cell_share": self.thin_cell_share,
             "small_scene_cells": int(self.small_scene_cells),
             "coarse_from": self.coarse_from,
+            "shadow": self.shadow,
+            "shadow_threshold": self.shadow_threshold,
         }

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from cascade import __version__
-from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, NODATA
+from cascade.classes import CELL_CLASS_NAMES, CLEAR, CLOUD, NODATA, SHADOW
 from cascade.engine.config import EngineConfig
 from cascade.geometry import SceneGeometry
 
@@ -25,6 +25,7 @@ __all__ = [
     "config_record",
     "identity_differences",
     "identity_tags",
+    "mask_classes",
     "mask_tags",
     "run_report",
 ]
@@ -32,6 +33,14 @@ __all__ = [
 # The tags that say which inputs, model and settings made a mask.
 IDENTITY_KEYS = ("inputs", "model", "config")
 MASK_CLASSES = "0 clear, 1 cloud, 255 no data"
+MASK_CLASSES_SHADOW = "0 clear, 1 cloud, 2 cloud shadow, 255 no data"
+USABLE_CLASSES = "0 unusable (cloud or cloud shadow), 1 usable (clear), 255 no data"
+
+
+def mask_classes(shadow: object) -> str:
+    """What the mask's codes mean (its ``classes`` tag): with cloud shadow (``shadow``
+    truthy) or without."""
+    return MASK_CLASSES_SHADOW if shadow else MASK_CLASSES
 
 
 def config_record(
@@ -76,6 +85,7 @@ def run_report(
         "pixels": {
             "clear": int((mask == CLEAR).sum()),
             "cloud": int((mask == CLOUD).sum()),
+            "shadow": int((mask == SHADOW).sum()),
             "nodata": int((mask == NODATA).sum()),
         },
         "timings_s": {k: round(v, 4) for k, v in timings.items()},
@@ -118,7 +128,7 @@ def mask_tags(report: Mapping[str, Any], inputs: Sequence[str | Path]) -> dict[s
         },
         "coarse_input": report.get("coarse_input"),
         "inputs": identity["inputs"],
-        "classes": MASK_CLASSES,
+        "classes": report.get("mask_classes", MASK_CLASSES),
     }
 
 

@@ -42,8 +42,8 @@ import numpy.typing as npt
 from cascade.bands import match_bands
 from cascade.classes import CELL_CLASS_NAMES, NO_DATA, NODATA
 from cascade.engine import checks, provenance, stages
-from cascade.engine.config import EngineConfig
-from cascade.engine.decide import cell_raster, decide, mask_from_classes
+from cascade.engine.config import DEFAULT_SHADOW_THRESHOLD, EngineConfig
+from cascade.engine.decide import cell_raster, decide, mask_from_classes, usable_mask
 from cascade.engine.source import ArraySource, SceneSource, check_source
 from cascade.errors import ConfigError, OutputError
 from cascade.geometry import SceneGeometry
@@ -60,11 +60,14 @@ log = logging.getLogger(__name__)
 class CascadeResult:
     """What the engine returns.
 
-    ``mask`` ``(height, width)`` uint8 (0 clear, 1 cloud, 255 no data); ``probabilities``
-    ``(height, width)`` float32 cloud probability (NaN at No Data; the coarse
-    P(Overcast) + P(Partly Cloudy) in cells the fine model did not run) when asked for;
-    ``coarse_probabilities`` ``(rows, cols, 4)``; ``cell_classes`` ``(rows, cols)`` uint8;
-    ``routed`` ``(rows, cols)`` bool; ``report``: timings, counts and configuration.
+    ``mask`` ``(height, width)`` uint8 (0 clear, 1 cloud, 2 cloud shadow where the run marks
+    shadow, 255 no data); ``probabilities`` ``(height, width)`` float32 cloud probability (NaN
+    at No Data; the coarse P(Overcast) + P(Partly Cloudy) in cells the fine model did not run)
+    when asked for, and ``shadow_probabilities`` alike for a run that marks shadow (0 in cells
+    the fine model did not run: the coarse model has no shadow output); ``coarse_probabilities``
+    ``(rows, cols, 4)``; ``cell_classes`` ``(rows, cols)`` uint8; ``routed`` ``(rows, cols)``
+    bool; ``report``: timings, counts and configuration (``report["shadow"]``: the shadow
+    threshold used, None for a cloud-only mask).
     """
 
     mask: npt.NDArray[np.uint8]
@@ -74,9 +77,18 @@ class CascadeResult:
     routed: npt.NDArray[np.bool_]
     geometry: SceneGeometry
     report: dict[str, Any] = field(default_factory=dict)
+    shadow_probabilities: npt.NDArray[np.float32] | None = None
 
-    def mask_at(self, threshold: float) -> npt.NDArray[np.uint8]:
-        """The mask this run gives at another fine-model threshold, without inference.
+    @property
+    def usable(self) -> npt.NDArray[np.uint8]:
+        """The usable-ground mask: 1 clear, 0 cloud or cloud shadow, 255 No Data."""
+        return usable_mask(self.mask)
+
+    def mask_at(
+        self, threshold: float, shadow_threshold: float | None = None
+    ) -> npt.NDArray[np.uint8]:
+        """The mask this run gives at another fine-model threshold (and, for a run that marks
+        shadow, another shadow threshold; default the run's), without inference.
 
         Needs the probabilities (``EngineConfig(keep_probabilities=True)``).
         """
@@ -85,7 +97,16 @@ class CascadeResult:
                 "this result holds no probabilities; run with "
                 "EngineConfig(keep_probabilities=True) to decide again at another threshold"
             )
-        return decide(self.probabilities, self.cell_classes, self.routed, self.geometry, threshold)
+        used = self.report.get("shadow")
+        return decide(
+            self.probabilities,
+            self.cell_classes,
+            self.routed,
+            self.geometry,
+            threshold,
+            self.shadow_probabilities,
+            float(shadow_threshold if shadow_threshold is not None else (used or 0.5)),
+        )
 
 
 def input_scale(source: SceneSource, model: CascadeModel, config: EngineConfig) -> float:
@@ -106,6 +127,27 @@ def input_scale(source: SceneSource, model: CascadeModel, config: EngineConfig) 
     if known is not None:
         return float(known)
     return float(given if given is not None else model.fine_spec.normalization.scale)
+
+
+def shadow_output(model: CascadeModel, config: EngineConfig) -> tuple[int, float] | None:
+    """``(channel, threshold)`` of the fine model's cloud-shadow output when the run marks
+    shadow (``config.shadow``: None = when the model has one), else None.
+
+    Raises :class:`ConfigError` when shadow is asked of a model without a shadow output.
+    """
+    spec = model.fine_spec
+    classes = list(spec.classes)
+    if config.shadow is False or (config.shadow is None and "shadow" not in classes):
+        return None
+    if "shadow" not in classes:
+        raise ConfigError(
+            f"shadow was asked for, but the fine model of {model.name} has no cloud-shadow "
+            f"output (its classes are {classes}); use a pair trained with a shadow class "
+            "(e.g. rgbn) or leave shadow off (--no-shadow)"
+        )
+    given = config.shadow_threshold
+    own = spec.options.get("shadow_threshold", DEFAULT_SHADOW_THRESHOLD)
+    return classes.index("shadow"), float(given if given is not None else own)
 
 
 def _describe(source: SceneSource) -> str:
@@ -157,6 +199,7 @@ def run_cascade(
     router = get_router(config.router)
     rules = config.routing_rules()
     threshold = config.threshold if config.threshold is not None else model.fine_spec.threshold
+    shadow = shadow_output(model, config)
     gain, offset = _normalisation(model, config, source)
 
     pooled, nodata, coarse_read = stages.read_and_pool(
@@ -177,10 +220,7 @@ def run_cascade(
     )
     lap("route")
     mask = mask_from_classes(cell_classes, g)
-    probabilities: np.ndarray | None = None
-    if config.keep_probabilities:
-        cell_cloud = (coarse_probs[..., 0] + coarse_probs[..., 1]).astype(np.float32)
-        probabilities = cell_raster(cell_cloud, g)
+    probabilities, shadow_probabilities = _coarse_probabilities(coarse_probs, g, config, shadow)
     lap("fill_from_coarse")
     cells = np.argwhere(routed)  # row-major: cell rows are read in order
     fine_pixels = [0]
@@ -196,13 +236,16 @@ def run_cascade(
         probabilities,
         progress,
         len(cells),
+        shadow,
+        shadow_probabilities,
     )
     lap("fine")
     lap.timings["fine_predict"] = predict_s
     if nodata.mask is not None:  # input No Data wins
         mask[nodata.mask] = NODATA
-        if probabilities is not None:
-            probabilities[nodata.mask] = np.nan
+        for p in (probabilities, shadow_probabilities):
+            if p is not None:
+                p[nodata.mask] = np.nan
     lap("apply_nodata")
     lap.timings["total"] = time.perf_counter() - lap.start
     record = provenance.config_record(config, threshold, getattr(source, "resampling", None))
@@ -211,7 +254,22 @@ def run_cascade(
     )
     report |= {"input_scale": scale, "warnings": warnings, "coarse_input": coarse_read.to_dict()}
     report["pixels_read"] = {"coarse": coarse_read.pixels, "fine": fine_pixels[0]}
-    return CascadeResult(mask, probabilities, coarse_probs, cell_classes, routed, g, report)
+    report |= {"shadow": shadow and shadow[1], "mask_classes": provenance.mask_classes(shadow)}
+    return CascadeResult(
+        mask, probabilities, coarse_probs, cell_classes, routed, g, report, shadow_probabilities
+    )
+
+
+def _coarse_probabilities(
+    coarse_probs: np.ndarray, g: SceneGeometry, config: EngineConfig, shadow: Any
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The probability rasters as the coarse stage leaves them, when they are kept: cloud
+    P(Overcast) + P(Partly Cloudy) per cell; shadow 0 (the coarse model has no shadow output)."""
+    if not config.keep_probabilities:
+        return None, None
+    cell_cloud = (coarse_probs[..., 0] + coarse_probs[..., 1]).astype(np.float32)
+    shade = None if shadow is None else np.zeros(g.scene_shape, np.float32)
+    return cell_raster(cell_cloud, g), shade
 
 
 def mask_array(
@@ -245,6 +303,7 @@ def mask_scene(
     coarse_grid: str | Path | None = None,
     report: str | Path | None = None,
     quicklook: str | Path | None = None,
+    valid: str | Path | None = None,
     overwrite: bool = False,
     resampling: str = "bilinear",
     progress: Callable[[int, int], None] | None = None,
@@ -254,10 +313,11 @@ def mask_scene(
     ``inputs``: a product (a Sentinel-2 SAFE folder or ``.zip``, a Landsat Collection 2
     folder or ``.tar``: reflectance and No Data from its metadata, see
     :mod:`cascade.io.products`), a multi-band raster, a folder of single-band files, or a
-    list of them (see :func:`cascade.io.scene.open_scene`). ``probabilities`` (float32
-    cloud probability), ``coarse_grid`` (uint8 cell classes, one pixel per cell), ``report``
-    (JSON) and ``quicklook`` (PNG: natural colour beside the mask) are written too when
-    given.
+    list of them (see :func:`cascade.io.scene.open_scene`). Written too when given:
+    ``probabilities`` (float32 cloud probability, a second band of shadow probability when
+    the run marks shadow), ``coarse_grid`` (uint8 cell classes, a pixel per cell), ``valid``
+    (uint8 usable ground: 1 clear, 0 cloud or shadow, 255 No Data), ``report`` (JSON),
+    ``quicklook`` (PNG: natural colour beside the mask).
 
     Every output is checked before any work starts (and before the model loads): an output
     that is an input or another output is refused, existing ones need ``overwrite``. All of
@@ -270,13 +330,8 @@ def mask_scene(
     config = config or EngineConfig()
     if probabilities is not None and not config.keep_probabilities:
         config = dataclasses.replace(config, keep_probabilities=True)
-    named = {
-        "output": output,
-        "probabilities": probabilities,
-        "coarse_grid": coarse_grid,
-        "report": report,
-        "quicklook": quicklook,
-    }
+    named = {"output": output, "probabilities": probabilities, "coarse_grid": coarse_grid}
+    named |= {"valid": valid, "report": report, "quicklook": quicklook}
     outs = OutputSet(
         {role: p for role, p in named.items() if p is not None},
         inputs=scene_inputs(inputs),
@@ -347,15 +402,30 @@ def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
         descriptions=["cloud_mask"],
         into=outs.temp("output"),
     )
+    if "valid" in targets:
+        raster.write_raster(
+            targets["valid"],
+            result.usable,
+            crs=source.crs,
+            transform=source.transform,
+            nodata=NODATA,
+            tags=tags | {"classes": provenance.USABLE_CLASSES},
+            descriptions=["usable"],
+            into=outs.temp("valid"),
+        )
     if "probabilities" in targets and result.probabilities is not None:
+        bands, names = [result.probabilities], ["cloud_probability"]
+        if result.shadow_probabilities is not None:
+            bands.append(result.shadow_probabilities)
+            names.append("shadow_probability")
         raster.write_raster(
             targets["probabilities"],
-            result.probabilities,
+            np.stack(bands) if len(bands) > 1 else bands[0],
             crs=source.crs,
             transform=source.transform,
             nodata=float("nan"),
             tags=tags,
-            descriptions=["cloud_probability"],
+            descriptions=names,
             overview_resampling="average",
             into=outs.temp("probabilities"),
         )

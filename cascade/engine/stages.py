@@ -19,7 +19,7 @@ from cascade.classes import CELL_CLASS_NAMES
 from cascade.engine import coarse_read
 from cascade.engine.coarse_read import CoarseRead, SceneNodata
 from cascade.engine.config import EngineConfig
-from cascade.engine.decide import cloud_labels
+from cascade.engine.decide import fine_labels
 from cascade.engine.source import SceneSource, strip_nodata
 from cascade.errors import ModelOutputError
 from cascade.geometry import SceneGeometry
@@ -302,9 +302,14 @@ def run_fine(
     probabilities: np.ndarray | None,
     progress: Callable[[int, int], None] | None,
     total: int,
+    shadow: tuple[int, float] | None = None,
+    shadow_probabilities: np.ndarray | None = None,
 ) -> float:
     """Step 4: the fine model on the routed windows, decided and written into ``mask`` (and
-    their probabilities into ``probabilities``); returns the seconds spent in the model."""
+    their probabilities into ``probabilities``); returns the seconds spent in the model.
+
+    ``shadow``: ``(channel, threshold)`` of the fine model's cloud-shadow output, to mark
+    shadow (and write its probability into ``shadow_probabilities``); None: cloud only."""
     predict_s = 0.0
     done = 0
     for batch_cells, batch in batches:
@@ -316,10 +321,19 @@ def run_fine(
                 f"the fine model returned shape {probs.shape} for a batch of {batch.shape}; "
                 f"expected ({batch.shape[0]}, {g.patch}, {g.patch}, classes)"
             )
+        if shadow is not None and probs.shape[-1] <= shadow[0]:
+            raise ModelOutputError(
+                f"the fine model returned {probs.shape[-1]} outputs; its shadow output is "
+                f"channel {shadow[0]}"
+            )
         cloud = np.ascontiguousarray(probs[..., 0])
-        reassemble_patches(cloud_labels(cloud, threshold), g, batch_cells, out=mask)
+        shade = None if shadow is None else np.ascontiguousarray(probs[..., shadow[0]])
+        labels = fine_labels(cloud, threshold, shade, 0.5 if shadow is None else shadow[1])
+        reassemble_patches(labels, g, batch_cells, out=mask)
         if probabilities is not None:
             reassemble_patches(cloud, g, batch_cells, out=probabilities)
+        if shade is not None and shadow_probabilities is not None:
+            reassemble_patches(shade, g, batch_cells, out=shadow_probabilities)
         done += len(batch_cells)
         if progress is not None:
             progress(done, total)

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cascade.classes import CLOUD, NODATA
+from cascade.classes import CLOUD, NODATA, SHADOW
 
 __all__ = ["decimation", "quicklook", "write_png", "write_quicklook"]
 
 CLOUD_TINT = np.array([255.0, 40.0, 40.0], np.float32)
+SHADOW_TINT = np.array([40.0, 80.0, 255.0], np.float32)
 ROUTED_OUTLINE = np.array([255.0, 230.0, 0.0], np.float32)
 
 
@@ -45,10 +46,11 @@ def quicklook(
     """Two panels side by side, ``(H, 2 * W + 8, 3)`` uint8.
 
     ``rgb``: ``(3, H, W)`` red, green, blue (any linear unit, e.g. reflectance); ``mask``:
-    ``(H, W)`` 0 clear, 1 cloud, 255 no data; ``routed``: ``(n, 2)`` grid cells the fine model
-    ran on, outlined in yellow on the right panel; ``core``: a cell's side in these pixels
-    (248 / step for a picture decimated by ``step``, see :func:`decimation`). Left: natural
-    colour; right: cloud tinted red, No Data grey.
+    ``(H, W)`` 0 clear, 1 cloud, 2 cloud shadow, 255 no data; ``routed``: ``(n, 2)`` grid
+    cells the fine model ran on, outlined in yellow on the right panel; ``core``: a cell's
+    side in these pixels (248 / step for a picture decimated by ``step``, see
+    :func:`decimation`). Left: natural colour; right: cloud tinted red, cloud shadow blue,
+    No Data grey.
     """
     if rgb.ndim != 3 or rgb.shape[0] != 3 or rgb.shape[1:] != mask.shape:
         raise ValueError(
@@ -61,6 +63,8 @@ def quicklook(
     over = base.copy()
     cloud = mask == CLOUD
     over[cloud] = 0.5 * over[cloud] + 0.5 * CLOUD_TINT
+    shade = mask == SHADOW
+    over[shade] = 0.5 * over[shade] + 0.5 * SHADOW_TINT
     cells = np.asarray(routed if routed is not None else np.zeros((0, 2)), int).reshape(-1, 2)
     for row, col in cells:
         r0, c0 = round(row * core), round(col * core)

@@ -154,6 +154,11 @@ class ModelSpec:
             problems.append(f"options must be a JSON object, got {type(self.options).__name__}")
         if not 0.0 < self.threshold < 1.0:
             problems.append(f"threshold must be in (0, 1), got {self.threshold}")
+        shadow_t = self.options.get("shadow_threshold") if isinstance(self.options, dict) else None
+        if shadow_t is not None and not (
+            isinstance(shadow_t, (int, float)) and 0.0 < shadow_t < 1.0
+        ):
+            problems.append(f"options.shadow_threshold must be in (0, 1), got {shadow_t!r}")
         if self.normalization.mean and len(self.normalization.mean) != len(self.bands):
             problems.append(
                 f"normalization has {len(self.normalization.mean)} band statistics for "

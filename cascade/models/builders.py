@@ -156,6 +156,10 @@ def build_fine_model(
         )
 
 
+# Sidecar options that are decisions on the model's output, not architecture.
+DECISION_OPTIONS = ("shadow_threshold",)
+
+
 def build_model(spec: ModelSpec) -> keras.Model:
     """Rebuild the architecture a sidecar describes (random weights)."""
     if spec.role == "coarse":
@@ -172,7 +176,7 @@ def build_model(spec: ModelSpec) -> keras.Model:
         spec.backbone,
         len(spec.bands),
         spec.patch,
-        spec.options,
+        {k: v for k, v in spec.options.items() if k not in DECISION_OPTIONS},
         classes=len(spec.classes),
     )
 
