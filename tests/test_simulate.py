@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from scipy.ndimage import binary_dilation
 from skimage.morphology import disk, remove_small_holes
 
-from cascade import CLOUD, NODATA
+from cascade import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.bands import get_band_profile
 from cascade.cli import main
 from tests.conftest import SHARED_DATA
-from training.render import LABEL_REFLECTANCE
+from training.render import LABEL_REFLECTANCE, SHADOW_LABEL_LIGHT
 from training.simulator import (
     Background,
     CloudConfig,
@@ -103,6 +103,31 @@ def test_shadows_darken_the_ground(background: list[Background]) -> None:
     darker = shaded.reflectance[3][ground] < lit.reflectance[3][ground] - 1e-4
     assert 0.02 < darker.mean() < 0.9  # some clear ground lies in shadow, not all of it
     assert (shaded.reflectance[3][ground] <= lit.reflectance[3][ground] + 1e-6).all()
+
+
+@pytest.mark.slow
+def test_shadow_labels_mark_the_darkened_ground(background: list[Background]) -> None:
+    """With shadow_labels the exact labels mark cloud shadow (2) where the ground keeps less
+    than SHADOW_LABEL_LIGHT of its light, never on cloud; the reflectance is the same."""
+    cfg = {"cover": 0.4, "scale_px": 200, "sun_elevation_deg": 30}
+    plain = sim(background, **cfg)
+    labelled = sim(background, **cfg, shadow_labels=True)
+    np.testing.assert_array_equal(labelled.reflectance, plain.reflectance)
+    shade = labelled.exact == SHADOW
+    assert 0.01 < shade.mean() < 0.5
+    np.testing.assert_array_equal(np.where(shade, CLEAR, labelled.exact), plain.exact)
+    lit = sim(background, **cfg, shadows=False)
+    left = labelled.reflectance[3] / np.maximum(lit.reflectance[3], 1e-6)
+    free = shade & (labelled.opacity < 1e-5)  # no veil of cloud over the shadow
+    assert free.sum() > 100
+    assert (left[free] < SHADOW_LABEL_LIGHT + 1e-3).all()
+    # Strips agree with the whole scene, shadow labels included.
+    parts = list(
+        Simulator(
+            400, 500, config=CloudConfig(**cfg, shadow_labels=True), seed=1, backgrounds=background
+        ).strips(rows=77)
+    )
+    np.testing.assert_array_equal(np.concatenate([p[2] for p in parts]), labelled.exact)
 
 
 def test_cirrus_shows_in_b10(background: list[Background]) -> None:

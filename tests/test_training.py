@@ -334,3 +334,63 @@ def test_the_paper_recipe_trains_its_fpn_seresnext50(tmp_path: Path) -> None:
     )
     with pytest.raises(RecipeError, match=r"init_weights 'nowhere.h5' \(resolved to .*\) does"):
         train_coarse(missing)
+
+
+def test_the_shadow_recipe_fine_tunes_with_weighted_outputs(tmp_path: Path) -> None:
+    """training/recipes/rgbn-shadow.toml's fine stage: starts from init_weights, keeps the
+    normalisation of normalization_from, weighs the shadow output by alpha/beta (the paper's
+    Eq. 2 per output), and tunes a shadow threshold on Biome val's shadow labels."""
+    import dataclasses
+
+    from cascade.models import build_fine_model
+    from training.cross_entropy import WeightedCrossEntropy
+    from training.fine_mix import normalization, train_fine_mixed, tune_threshold_mixed
+
+    recipe = load_recipe(Path(__file__).parents[1] / "training" / "recipes" / "rgbn-shadow.toml")
+    f = recipe.fine
+    assert (f.alpha, f.beta) == ((1.0, 1.0, 1.0, 4.0), (1.0, 1.0, 1.0, 0.25))
+    base = tmp_path / "base"
+    base.mkdir()
+    stats = {"mean": [0.3, 0.28, 0.28, 0.33], "std": [0.3, 0.29, 0.31, 0.31]}
+    (base / "normalization.json").write_text(json.dumps(stats))
+    init = base / "fine.final.weights.h5"
+    model = build_fine_model(f.architecture, f.backbone, 4, 64, f.options, classes=4)
+    model.save_weights(init)
+    short = dataclasses.replace(
+        recipe,
+        work_dir=tmp_path / "work",
+        mix=dataclasses.replace(recipe.mix, window=64, normalization_from=base),
+        fine=dataclasses.replace(
+            f,
+            init_weights=str(init),
+            epochs=1,
+            steps_per_epoch=1,
+            batch_size=2,
+            schedule="constant",
+        ),
+    )
+    mean, std = normalization(short)
+    assert mean.tolist() == stats["mean"]
+    assert std.tolist() == stats["std"]
+    out = train_fine_mixed(short)
+    assert out["init_weights"] == str(init)
+    assert np.isfinite(out["epochs"]["loss"]).all()
+    tuned = tune_threshold_mixed(short)
+    assert 0.0 < tuned["shadow_threshold"] < 1.0
+    assert tuned["shadow_best"]["threshold"] == tuned["shadow_threshold"]
+    # Eq. 2 per output: alpha 4 and beta 0.25 weigh a missed shadow 4 times a false one.
+    loss = WeightedCrossEntropy(f.alpha, f.beta)
+    y = np.zeros((1, 1, 1, 4), np.float32)
+    y[..., 3] = 1.0
+    p = np.full((1, 1, 1, 4), 0.5, np.float32)
+    missed = float(loss(y, p))
+    false = float(loss(1.0 - y, p))
+    assert missed > false
+    with pytest.raises(RecipeError, match=r"normalization_from: .* does not exist"):
+        normalization(
+            dataclasses.replace(
+                short, mix=dataclasses.replace(short.mix, normalization_from=tmp_path / "none")
+            )
+        )
+    with pytest.raises(RecipeError, match=r"\[fine\] alpha must hold 4 weights"):
+        dataclasses.replace(f, alpha=(1.0, 2.0))

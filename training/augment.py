@@ -26,6 +26,7 @@ from cascade.errors import ConfigError
 from training.noise import FbmField
 from training.render import (
     LABEL_REFLECTANCE,
+    SHADOW_LABEL_LIGHT,
     cloud_color,
     cloud_reflectance,
     composite,
@@ -47,7 +48,9 @@ class AugmentConfig:
     ``blur_p``). Clouds: largest structures ``cloud_scale_px`` (log-uniform), cover drawn
     uniform in 0.03..0.95 (``clear_p`` of the layers are empty, ``overcast_p`` cover all),
     optical thickness of the deepest cloud ``tau_max`` (log-uniform), shadows cast with
-    probability ``shadow_p``. ``strength`` scales every sensor perturbation (0: none).
+    probability ``shadow_p``, their skylight's wavelength exponent drawn uniform in
+    ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`). ``strength`` scales
+    every sensor perturbation (0: none).
     """
 
     zoom: tuple[float, float] = (0.7, 2.5)
@@ -64,11 +67,16 @@ class AugmentConfig:
     overcast_p: float = 0.07
     tau_max: tuple[float, float] = (2.0, 80.0)
     shadow_p: float = 0.5
+    # Range of the skylight's wavelength exponent under rendered shadows (0: grey skylight,
+    # every band darkened alike; 2-4: a clear sky's bluer light, the NIR darkened most).
+    shadow_sky_exponent: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zoom", tuple(float(v) for v in self.zoom))
         object.__setattr__(self, "cloud_scale_px", tuple(float(v) for v in self.cloud_scale_px))
         object.__setattr__(self, "tau_max", tuple(float(v) for v in self.tau_max))
+        exps = tuple(float(v) for v in self.shadow_sky_exponent)
+        object.__setattr__(self, "shadow_sky_exponent", exps)
         ranges = {"zoom": self.zoom, "cloud_scale_px": self.cloud_scale_px, "tau_max": self.tau_max}
         bad = [
             f"{k} must be two positive numbers low <= high, got {list(v)}"
@@ -83,6 +91,10 @@ class AugmentConfig:
         ]
         sds = ("gain_sd", "band_gain_sd", "offset_sd", "noise_max", "strength")
         bad += [f"{k} must be >= 0, got {getattr(self, k)}" for k in sds if getattr(self, k) < 0]
+        if len(exps) != 2 or not 0 <= exps[0] <= exps[1]:
+            bad.append(
+                f"shadow_sky_exponent must be two numbers 0 <= low <= high, got {list(exps)}"
+            )
         if self.clear_p + self.overcast_p > 1:
             bad.append("clear_p + overcast_p must be <= 1")
         if bad:
@@ -225,10 +237,13 @@ def add_clouds(
         dy = int(np.clip(round(dist * math.sin(angle)), -pad, pad))
         dx = int(np.clip(round(dist * math.cos(angle)), -pad, pad))
         shifted = tau[pad - dy : pad - dy + size, pad - dx : pad - dx + size]
-        shade_left = shadow_factor(
-            shifted, float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.5, 1.0))
-        )
-        ground *= shade_left[None]
+        sky, path = float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.5, 1.0))
+        lo, hi = cfg.shadow_sky_exponent
+        exponent = float(rng.uniform(lo, hi)) if hi > lo else lo  # no draw: streams kept
+        # The label follows the light left at the reference wavelength; each band darkens by
+        # its own share of skylight (bluer skylight: the NIR darkens most).
+        shade_left = shadow_factor(shifted, sky, path)
+        ground *= shadow_factor(shifted, sky, path, wavelengths_nm, exponent)
     t = tau[core]
     refl = cloud_reflectance(t)
     relief = top_shading(
@@ -248,5 +263,5 @@ def add_clouds(
     cloud = refl * relief * visible > LABEL_REFLECTANCE
     new = labels.copy()
     new[cloud & ~nodata] = CLOUD
-    new[(shade_left < 0.75) & ~cloud & ~nodata & (labels != CLOUD)] = SHADOW
+    new[(shade_left < SHADOW_LABEL_LIGHT) & ~cloud & ~nodata & (labels != CLOUD)] = SHADOW
     return out, new

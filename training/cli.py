@@ -56,6 +56,11 @@ __all__ = ["simulate", "train"]
 @click.option("--haze", default=0.3, show_default=True, help="Haze amount 0..1.")
 @click.option("--no-shadows", is_flag=True, help="Do not cast cloud shadows.")
 @click.option(
+    "--shadow-labels",
+    is_flag=True,
+    help="Mark the cast shadows in the exact masks (2, cloud shadow).",
+)
+@click.option(
     "--nodata-wedge",
     default=0.0,
     show_default=True,
@@ -88,6 +93,7 @@ def simulate(
     cirrus: float,
     haze: float,
     no_shadows: bool,
+    shadow_labels: bool,
     nodata_wedge: float,
     seed: int,
     data_dir: str | None,
@@ -123,6 +129,7 @@ def simulate(
             cirrus=cirrus,
             haze=haze,
             shadows=not no_shadows,
+            shadow_labels=shadow_labels,
             nodata_wedge=nodata_wedge,
         )
         name = scene_name(profile, seed, i)
@@ -201,7 +208,11 @@ def train_coarse_cmd(recipe: str, restart: bool) -> None:
     from training.train import train_coarse
 
     hist = _stage(train_coarse, _recipe(recipe), restart=restart)
+    if "init_weights" in hist:
+        click.echo(f"coarse: started from {hist['init_weights']}")
     for stage, h in hist.items():
+        if not isinstance(h, dict):
+            continue
         click.echo(
             f"coarse {stage}: loss {h['initial']['loss']:.4f} -> "
             f"{min(h['epochs']['loss']):.4f} (best train), val "

@@ -33,7 +33,9 @@ class CloudConfig:
     haze: 0..1, amount of extra thin cloud/haze around and between clouds.
     cirrus: 0..1, cover of a thin cirrus layer (0: none).
     shadows: cast cloud shadows; sun_azimuth_deg (from north, clockwise),
-    sun_elevation_deg, cloud_height_m and pixel_size_m set their offset.
+    sun_elevation_deg, cloud_height_m and pixel_size_m set their offset; shadow_labels: the
+    ``exact`` labels mark them (2, cloud shadow) where the ground keeps less than
+    :data:`training.render.SHADOW_LABEL_LIGHT` of its light and no cloud is.
     nodata_wedge: share of the scene cut off as a No Data corner wedge (0: none).
     brightness: visible TOA reflectance of optically thick cloud (0.78: a bright deck; real
     cumulus and thinner decks 0.3-0.6); cloud_top: ``low``, ``mid`` or ``high``, which sets
@@ -51,6 +53,7 @@ class CloudConfig:
     haze: float = 0.3
     cirrus: float = 0.0
     shadows: bool = True
+    shadow_labels: bool = False
     sun_azimuth_deg: float = 150.0
     sun_elevation_deg: float = 45.0
     cloud_height_m: float = 1500.0

@@ -11,8 +11,9 @@ labelled scenes are that large, so a recipe source ``kind = "composed"`` makes t
 each given, with some probability, a scene-wide cloud layer (:func:`training.augment.add_clouds`
 with cloud structures of 150-4000 px) and a randomised sensor; then cut to a random extent that
 often ends inside a cell (thin last rows and columns, as a Sentinel-2 tile's 68-pixel last cell
-row), and sometimes given a No Data corner wedge. Labels: cloud / clear / No Data (shadow
-counts as clear for the coarse classes).
+row), and sometimes given a No Data corner wedge. Labels: cloud / clear / No Data; cloud
+shadow counts as clear, or with ``shadow = true`` stays shadow (unusable ground: the cell
+classes of a model pair with a shadow class, :func:`cascade.kernels.pool_labels`).
 
     { kind = "composed", count = 600, seed = 11, biome = "data:l8biome_patches/train" }
 """
@@ -38,7 +39,16 @@ __all__ = ["COMPOSED_OPTIONS", "composed_scenes"]
 CORE = 248
 # Scene-wide clouds: larger structures than a training window's, more clear and overcast.
 _SCENE_CLOUDS = AugmentConfig(cloud_scale_px=(150.0, 4000.0), clear_p=0.12, overcast_p=0.08)
-COMPOSED_OPTIONS = ("count", "seed", "biome", "cells", "mosaic", "clear_mosaic", "clouds")
+COMPOSED_OPTIONS = (
+    "count",
+    "seed",
+    "biome",
+    "cells",
+    "mosaic",
+    "clear_mosaic",
+    "clouds",
+    "shadow",
+)
 
 
 def _mosaic(
@@ -104,6 +114,7 @@ def composed_scenes(
         mosaic = float(options.get("mosaic", 0.4))
         clear_mosaic = float(options.get("clear_mosaic", 0.2))
         clouds = options.get("clouds", [0.4, 0.85, 0.9])
+        keep_shadow = bool(options.get("shadow", False))
         for name in names:
             u = rng.random()
             if u < mosaic:
@@ -117,7 +128,9 @@ def composed_scenes(
             if rng.random() < p:
                 img, lab = add_clouds(img, lab, wavelengths, rng, _SCENE_CLOUDS)
             img = randomise_sensor(img, rng, _SCENE_CLOUDS)
-            img, lab = _extent(img, np.where(lab == SHADOW, CLEAR, lab).astype(np.uint8), rng)
+            if not keep_shadow:
+                lab = np.where(lab == SHADOW, CLEAR, lab).astype(np.uint8)
+            img, lab = _extent(img, lab, rng)
             prof = {"source": "composed", "label_kind": "composed", "seed": seed}
             yield LabelledScene(img, profile.band_names, lab, prof, name)
 

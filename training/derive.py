@@ -24,6 +24,7 @@ pixels) are stored with the fine set for the models' sidecars.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -35,7 +36,7 @@ import h5py
 import numpy as np
 
 from cascade import __version__
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.errors import DeriveError
 from cascade.geometry import SceneGeometry
 from cascade.kernels import (
@@ -131,14 +132,15 @@ def assign_splits(names: list[str], config: DeriveConfig) -> dict[str, str]:
 
 
 def _check_scene(scene: LabelledScene) -> np.ndarray:
-    """The scene's mask, checked: present and holding only mask codes."""
+    """The scene's mask, checked: present and holding only mask codes (cloud shadow is
+    unusable ground in the coarse classes, clear in the fine set's windows)."""
     if scene.mask is None:
         raise DeriveError(f"scene {scene.name!r} has no mask; training needs labelled scenes")
-    bad = ~np.isin(scene.mask, (CLEAR, CLOUD, NODATA))
+    bad = ~np.isin(scene.mask, (CLEAR, CLOUD, SHADOW, NODATA))
     if bad.any():
         raise DeriveError(
             f"scene {scene.name!r}: mask holds values {sorted(np.unique(scene.mask[bad]).tolist())}"
-            f"; expected {CLEAR} clear, {CLOUD} cloud, {NODATA} no data"
+            f"; expected {CLEAR} clear, {CLOUD} cloud, {SHADOW} cloud shadow, {NODATA} no data"
         )
     return scene.mask
 
@@ -369,7 +371,11 @@ class _SetWriter:
 def _fine_rows(
     scene: LabelledScene, mask: np.ndarray, cfg: DeriveConfig, rng: np.random.Generator, sid: int
 ) -> dict[str, np.ndarray] | None:
-    """The fine set's rows of one scene: windows drawn by cloud ratio, None when none."""
+    """The fine set's rows of one scene: windows drawn by cloud ratio, None when none (its
+    targets are cloud / clear / No Data: cloud shadow is clear there)."""
+    if (mask == SHADOW).any():
+        mask = np.where(mask == SHADOW, CLEAR, mask).astype(np.uint8)
+        scene = dataclasses.replace(scene, mask=mask)
     cells = _fine_cells(scene, cfg, rng)
     if not len(cells):
         return None

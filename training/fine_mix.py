@@ -6,8 +6,9 @@
   entropy, windows drawn afresh every step; the best epoch by the loss on the validation
   images' windows (the recipe's ``[mix] validation``: real labelled images, never the
   evaluation images) is kept;
-- :func:`tune_threshold_mixed`: the cloud threshold swept on the whole validation images, as
-  the engine sees them (``patch`` windows, ``margin`` context, cores reassembled).
+- :func:`tune_threshold_mixed`: the cloud threshold (and the shadow threshold of a model with a
+  shadow output) swept on the whole validation images, as the engine sees them (``patch``
+  windows, ``margin`` context, cores reassembled).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.errors import RecipeError
 from cascade.geometry import SceneGeometry
 from training.mix import (
@@ -37,7 +38,7 @@ __all__ = [
     "gain_offset",
     "mix_summary",
     "normalization",
-    "predict_cloud",
+    "predict_probs",
     "train_fine_mixed",
     "tune_threshold_mixed",
     "validation_images",
@@ -59,7 +60,18 @@ def _pool(recipe: Recipe) -> WindowPool:
 
 
 def normalization(recipe: Recipe, pool: WindowPool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(mean, std)`` per band of the mixed sources (computed once, kept in the work folder)."""
+    """``(mean, std)`` per band of the mixed sources (computed once, kept in the work folder),
+    or those of the work folder ``[mix] normalization_from`` names."""
+    given = _mix(recipe).normalization_from
+    if given is not None:
+        source = given / NORM_FILE
+        if not source.is_file():
+            raise RecipeError(
+                f"[mix] normalization_from: {source} does not exist; train the recipe whose "
+                "work folder it names first (its fine stage writes it)"
+            )
+        saved = json.loads(source.read_text())
+        return np.asarray(saved["mean"]), np.asarray(saved["std"])
     path = recipe.work_dir / NORM_FILE
     if path.exists():
         saved = json.loads(path.read_text())
@@ -111,13 +123,15 @@ def train_fine_mixed(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]
     import tensorflow as tf
 
     from cascade.models import build_fine_model
+    from training.cross_entropy import WeightedCrossEntropy
     from training.feed import malloc_keep_memory
-    from training.train import _bn_momentum, _fit, _seed
+    from training.train import _bn_momentum, _fit, _init_weights, _seed
 
     cfg = recipe.fine
     if cfg.steps_per_epoch is None:
         raise RecipeError("[fine] steps_per_epoch is needed with [mix] (windows are endless)")
     pool = _pool(recipe)
+    recipe.work_dir.mkdir(parents=True, exist_ok=True)
     mean, std = normalization(recipe, pool)
     gain, offset = (1.0 / std).astype(np.float32), (-mean / std).astype(np.float32)
     w, nb = _mix(recipe).window, len(recipe.profile)
@@ -138,6 +152,14 @@ def train_fine_mixed(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]
         cfg.architecture, cfg.backbone, nb, w, cfg.options, classes=len(FINE_CLASSES)
     )
     _bn_momentum(model)
+    fingerprint = f"{recipe.sha256}:mix"
+    init = None
+    if cfg.init_weights:
+        init, fingerprint = _init_weights(model, recipe, fingerprint, role="fine")
+    loss: Any = keras.losses.BinaryCrossentropy()
+    if cfg.alpha is not None or cfg.beta is not None:
+        ones = (1.0,) * len(FINE_CLASSES)
+        loss = WeightedCrossEntropy(cfg.alpha or ones, cfg.beta or ones)
     out = _fit(
         model,
         "fine",
@@ -147,17 +169,17 @@ def train_fine_mixed(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]
         cfg,
         cfg.steps_per_epoch * cfg.batch_size,
         cfg.epochs,
-        keras.losses.BinaryCrossentropy(),
+        loss,
         [keras.metrics.BinaryAccuracy()],
-        fingerprint=f"{recipe.sha256}:mix",
+        fingerprint=fingerprint,
         restart=restart,
         validation_steps=-(-len(vx) // cfg.batch_size),
     )
     model.save_weights(recipe.work_dir / "fine.final.weights.h5", overwrite=True)
-    return out
+    return out if init is None else {**out, "init_weights": init}
 
 
-def predict_cloud(
+def predict_probs(
     model: Any,
     bands: np.ndarray,
     gain: np.ndarray,
@@ -165,7 +187,8 @@ def predict_cloud(
     g: SceneGeometry,
     batch: int = 8,
 ) -> npt.NDArray[np.float32]:
-    """Cloud probability ``(h, w)`` of a whole image, windows as the engine cuts them."""
+    """Every output's probability ``(h, w, k)`` of a whole image, windows as the engine cuts
+    them."""
     from cascade.kernels import extract_patches, reassemble_patches
 
     cells = np.argwhere(np.ones(g.grid_shape, dtype=bool))
@@ -175,19 +198,42 @@ def predict_cloud(
     windows[nodata] = 0.0
     probs = np.concatenate(
         [
-            np.asarray(model(windows[i : i + batch], training=False))[..., 0]
+            np.asarray(model(windows[i : i + batch], training=False))
             for i in range(0, len(windows), batch)
         ]
     )
-    out = np.zeros((g.height, g.width), np.float32)
-    reassemble_patches(np.ascontiguousarray(probs, dtype=np.float32), g, cells, out=out)
-    return out
+    out = np.zeros((probs.shape[-1], g.height, g.width), np.float32)
+    for k in range(probs.shape[-1]):
+        channel = np.ascontiguousarray(probs[..., k], dtype=np.float32)
+        reassemble_patches(channel, g, cells, out=out[k])
+    return np.moveaxis(out, 0, -1)
+
+
+def _sweep(
+    recipe: Recipe, pred_at: Any, truth: np.ndarray, key: str, what: str
+) -> tuple[dict[str, Any], list[dict[str, float | None]]]:
+    """``(best row, sweep)`` of ``pixel_metrics(pred_at(t), truth)`` over the recipe's
+    thresholds, best by ``key``."""
+    from training.metrics import pixel_metrics
+
+    sweep: list[dict[str, float | None]] = []
+    for t in recipe.threshold.values():
+        row: dict[str, float | None] = {"threshold": float(t)}
+        for k, v in dict(pixel_metrics(pred_at(t), truth)).items():
+            row[k] = None if v is None else float(v)  # type: ignore[arg-type]
+        sweep.append(row)
+    scored = [(float(s[key] or 0.0), s) for s in sweep if s.get(key) is not None]
+    if not scored:
+        raise RecipeError(f"metric {key!r} of {what} is undefined at every threshold")
+    return max(scored, key=lambda pair: pair[0])[1], sweep
 
 
 def tune_threshold_mixed(recipe: Recipe) -> dict[str, Any]:
-    """Sweep the cloud threshold on the whole validation images (pooled pixels)."""
+    """Sweep the cloud threshold on the whole validation images (pooled pixels, cloud against
+    the rest, by the recipe's metric); then, for a model with a shadow output and validation
+    images with shadow labels, the shadow threshold where the cloud threshold leaves clear
+    (shadow against the rest, by F1: shadow is rare, accuracy would favour none)."""
     from cascade.models import build_fine_model
-    from training.metrics import pixel_metrics
 
     cfg, d = recipe.fine, recipe.derive
     gain, offset = gain_offset(recipe)
@@ -200,39 +246,46 @@ def tune_threshold_mixed(recipe: Recipe) -> dict[str, Any]:
         classes=len(FINE_CLASSES),
     )
     model.load_weights(recipe.work_dir / "fine.final.weights.h5")
-    probs, truths = [], []
+    probs, labels = [], []
     for im in validation_images(recipe):
         h, w = im.labels.shape
         g = SceneGeometry(h, w, patch=d.patch, margin=d.margin, stride=d.stride)
-        probs.append(predict_cloud(model, im.bands, gain, offset, g).ravel())
-        # Cloud against everything else; No Data left out.
-        truths.append(
-            np.where(
-                im.labels == CLOUD, CLOUD, np.where(im.labels == NODATA, NODATA, CLEAR)
-            ).ravel()
-        )
-    prob, truth = np.concatenate(probs), np.concatenate(truths).astype(np.uint8)
-    sweep: list[dict[str, float | None]] = []
-    for t in recipe.threshold.values():
-        pred = np.where(prob >= t, CLOUD, CLEAR).astype(np.uint8)
-        row: dict[str, float | None] = {"threshold": float(t)}
-        for k, v in dict(pixel_metrics(pred, truth)).items():
-            row[k] = None if v is None else float(v)  # type: ignore[arg-type]
-        sweep.append(row)
-    key = recipe.threshold.metric
-    scored = [(float(s[key] or 0.0), s) for s in sweep if s.get(key) is not None]
-    if not scored:
-        raise RecipeError(
-            f"metric {key!r} is undefined at every threshold on the validation images"
-        )
-    best = max(scored, key=lambda pair: pair[0])[1]
-    result = {
+        probs.append(predict_probs(model, im.bands, gain, offset, g).reshape(h * w, -1))
+        labels.append(im.labels.ravel())
+    prob, label = np.concatenate(probs), np.concatenate(labels)
+    nodata = label == NODATA
+    cloud_truth = np.where(label == CLOUD, CLOUD, np.where(nodata, NODATA, CLEAR)).astype(np.uint8)
+    best, sweep = _sweep(
+        recipe,
+        lambda t: np.where(prob[:, 0] >= t, CLOUD, CLEAR).astype(np.uint8),
+        cloud_truth,
+        recipe.threshold.metric,
+        "cloud on the validation images",
+    )
+    result: dict[str, Any] = {
         "threshold": best["threshold"],
-        "metric": key,
+        "metric": recipe.threshold.metric,
         "best": best,
         "sweep": sweep,
         "validation": _mix(recipe).validation.describe(),
     }
+    shadow = FINE_CLASSES.index("shadow") if "shadow" in FINE_CLASSES else None
+    if shadow is not None and prob.shape[1] > shadow and np.any(label == SHADOW):
+        not_cloud = prob[:, 0] < float(best["threshold"])
+        # Shadow as the positive class (1 in pixel_metrics' terms), everything else 0.
+        shadow_truth = np.where(nodata, NODATA, (label == SHADOW).astype(np.uint8))
+        s_best, s_sweep = _sweep(
+            recipe,
+            lambda t: ((prob[:, shadow] >= t) & not_cloud).astype(np.uint8),
+            shadow_truth.astype(np.uint8),
+            "f1",
+            "shadow on the validation images",
+        )
+        result |= {
+            "shadow_threshold": s_best["threshold"],
+            "shadow_best": s_best,
+            "shadow_sweep": s_sweep,
+        }
     (recipe.work_dir / "threshold.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -93,6 +93,9 @@ class MixConfig:
     sources: tuple[MixSource, ...]
     validation: MixSource
     window: int = 128
+    # A work folder whose normalization.json to use instead of the sources' statistics (a
+    # recipe that fine-tunes another's models keeps their input normalisation).
+    normalization_from: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -103,11 +106,10 @@ class MixConfig:
     @classmethod
     def from_table(cls, table: dict[str, Any], base: Path) -> MixConfig:
         """Parse ``[mix]``; relative paths are relative to ``base`` (the recipe's folder)."""
-        unknown = sorted(set(table) - {"sources", "validation", "window"})
+        known = ("sources", "validation", "window", "normalization_from")
+        unknown = sorted(set(table) - set(known))
         if unknown:
-            raise RecipeError(
-                f"[mix] has unknown key(s) {unknown}; known: sources, validation, window"
-            )
+            raise RecipeError(f"[mix] has unknown key(s) {unknown}; known: {', '.join(known)}")
         if "validation" not in table:
             raise RecipeError(
                 "[mix] needs validation = { kind = ..., path = ... } (model selection)"
@@ -116,14 +118,22 @@ class MixConfig:
             sources=tuple(_source(s, base) for s in table.get("sources", [])),
             validation=_source(table["validation"], base),
             window=int(table.get("window", 128)),
+            normalization_from=(
+                (base / str(table["normalization_from"])).resolve()
+                if "normalization_from" in table
+                else None
+            ),
         )
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "window": self.window,
             "sources": [s.describe() for s in self.sources],
             "validation": self.validation.describe(),
         }
+        if self.normalization_from is not None:
+            out["normalization_from"] = str(self.normalization_from)
+        return out
 
 
 def resolve_path(path: str, base: Path) -> Path:

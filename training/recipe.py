@@ -121,6 +121,26 @@ class FineConfig(FitConfig):
     architecture: str = "Unet"
     backbone: str = "resnet18"
     decoder_filters: tuple[int, ...] | None = None  # Unet/Linknet decoder widths, deepest first
+    # Per-output weights of the [mix] fine model's loss (cloud, clear, No Data, shadow): with
+    # either set, the loss is the class-weighted binary cross entropy of the paper's Eq. 2
+    # (:class:`training.cross_entropy.WeightedCrossEntropy`; ``alpha`` weighs both terms of an
+    # output, ``beta`` its negative term), e.g. alpha 4 and beta 0.25 on the rare shadow output
+    # weigh its positives 4 times; unset, a plain binary cross entropy.
+    alpha: tuple[float, ...] | None = None
+    beta: tuple[float, ...] | None = None
+    # Weights to start from (a path relative to the recipe's folder, e.g. a shipped pair's
+    # fine.weights.h5): the fine model is fine-tuned from them.
+    init_weights: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key in ("alpha", "beta"):
+            v = getattr(self, key)
+            if v is not None and (len(v) != 4 or min(v) < 0 or (key == "beta" and min(v) <= 0)):
+                raise RecipeError(
+                    f"[fine] {key} must hold 4 weights (cloud, clear, No Data, shadow), "
+                    f"{'> 0' if key == 'beta' else '>= 0'}; got {list(v)}"
+                )
 
     @property
     def options(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from cascade.errors import SimulationError
 __all__ = [
     "ASYMMETRY",
     "LABEL_REFLECTANCE",
+    "SHADOW_LABEL_LIGHT",
     "cloud_color",
     "cloud_reflectance",
     "composite",
@@ -45,6 +46,9 @@ __all__ = [
 
 ASYMMETRY = 0.85
 LABEL_REFLECTANCE = 0.055
+# Cloud shadow in the labels: ground left with less than this share of its light (and not
+# cloud); the rendered clouds of training windows and the simulator label alike.
+SHADOW_LABEL_LIGHT = 0.75
 # Cloud reflectance relative to the visible, by band centre (nm): thick-cloud spectra of the
 # L8 Biome patches (median over cloud pixels: blue 1.0, green 0.97, red 1.0, NIR 1.04), the
 # SWIR lower where ice and water absorb. The water-vapour bands (945, 1375 nm) depend on how
@@ -116,15 +120,33 @@ def top_shading(
     return np.clip(1.0 + relief * slope, 0.45, 1.35).astype(np.float32)
 
 
-def shadow_factor(tau_shifted: np.ndarray, sky: float, path: float) -> npt.NDArray[np.float32]:
+# Skylight's share of the light by wavelength: Rayleigh scattering makes it bluer, so a cloud
+# shadow (direct beam blocked, skylight left) darkens the NIR more than the blue.
+SKY_REFERENCE_NM = 560.0
+
+
+def shadow_factor(
+    tau_shifted: np.ndarray,
+    sky: float,
+    path: float,
+    wavelengths_nm: np.ndarray | None = None,
+    sky_exponent: float = 0.0,
+) -> npt.NDArray[np.float32]:
     """Share of the ground's light left under a cloud shadow.
 
     ``tau_shifted`` is the cloud's optical thickness seen along the sun's ray (the cloud field
     shifted by the shadow offset); the direct beam falls off as ``exp(-tau / path)`` while the
-    diffuse skylight (``sky``, 0.2-0.6 of the light) still reaches the ground.
+    diffuse skylight (``sky``, 0.2-0.6 of the light at 560 nm) still reaches the ground.
+    ``(h, w)``; with ``wavelengths_nm`` ``(bands, h, w)``, the skylight share of band ``b``
+    being ``sky * (wavelength_b / 560) ** -sky_exponent`` (at most 0.9): about 2-4 for a clear
+    sky's Rayleigh-dominated light, 0 for grey skylight.
     """
     direct = np.exp(-np.maximum(tau_shifted, 0.0) / max(path, 1e-3))
-    return (sky + (1.0 - sky) * direct).astype(np.float32)
+    if wavelengths_nm is None:
+        return (sky + (1.0 - sky) * direct).astype(np.float32)
+    ratio = np.asarray(wavelengths_nm, np.float64) / SKY_REFERENCE_NM
+    skies = np.minimum(sky * ratio**-sky_exponent, 0.9).astype(np.float32)[:, None, None]
+    return (skies + (1.0 - skies) * direct[None]).astype(np.float32)
 
 
 def composite(

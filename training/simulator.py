@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cascade.bands import BandProfile, get_band_profile
-from cascade.classes import CLEAR, CLOUD, NODATA
+from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.errors import SimulationError
 from training.backgrounds import Background, data_root, default_backgrounds
 from training.clouds import (
@@ -61,6 +61,7 @@ from training.clouds import (
 )
 from training.noise import FbmField
 from training.render import (
+    SHADOW_LABEL_LIGHT,
     cloud_color,
     cloud_reflectance,
     composite,
@@ -91,7 +92,8 @@ class SimulatedScene:
     """A simulated scene held in memory.
 
     ``reflectance`` ``(bands, height, width)`` float32 TOA reflectance (0 at No Data);
-    ``exact`` and ``paper`` ``(height, width)`` uint8 masks (0 clear, 1 cloud, 255 no data);
+    ``exact`` and ``paper`` ``(height, width)`` uint8 masks (0 clear, 1 cloud, 255 no data;
+    ``exact`` has 2 cloud shadow with ``CloudConfig(shadow_labels=True)``);
     ``opacity`` ``(height, width)`` float32 visible reflectance of the cloud and cirrus
     layers themselves (0 where there is none; the quantity the labels threshold).
     """
@@ -261,11 +263,10 @@ class Simulator:
 
     def _rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Reflectance, opacity, nodata and cloud reflectance for rows r0:r1 (no labels)."""
-        cfg = self.config
         ground = self._background_rows(r0, r1)
-        if cfg.shadows and math.isfinite(self._cloud_t):
-            tau_s, _ = self._tau(r0, r1, *self._shadow)
-            ground *= shadow_factor(tau_s, sky=0.35, path=self._sun_path)[np.newaxis]
+        light = self._shadow_light(r0, r1)
+        if light is not None:
+            ground *= light[np.newaxis]
         refl, shading, refl_c = self._layers(r0, r1)
         out = composite(ground, refl, self._color, shading)
         if refl_c.any():
@@ -273,6 +274,14 @@ class Simulator:
         nodata = self._wedge_rows(r0, r1)
         out[:, nodata] = 0.0
         return out, self._opacity(refl, refl_c), nodata, refl
+
+    def _shadow_light(self, r0: int, r1: int) -> np.ndarray | None:
+        """The share of the ground's light the cloud shadows leave in rows r0:r1 (None: no
+        shadows cast)."""
+        if not (self.config.shadows and math.isfinite(self._cloud_t)):
+            return None
+        tau_s, _ = self._tau(r0, r1, *self._shadow)
+        return shadow_factor(tau_s, sky=0.35, path=self._sun_path)
 
     def _labels(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact and paper-style masks for rows r0:r1 (paper labels look halo_px beyond)."""
@@ -295,6 +304,9 @@ class Simulator:
             lab = np.where(m, CLOUD, CLEAR).astype(np.uint8)
             lab[nodata] = NODATA
             out.append(lab[r0 - h0 : r1 - h0])
+        light = self._shadow_light(r0, r1) if cfg.shadow_labels else None
+        if light is not None:
+            out[0][(light < SHADOW_LABEL_LIGHT) & (out[0] == CLEAR)] = SHADOW
         return out[0], out[1]
 
     def strips(
@@ -409,7 +421,7 @@ def write_scene(
         "layout": "tiled",
     }
     mask: dict[str, Any] = {"count": 1, "dtype": "uint8", "nodata": NODATA}
-    counts = np.zeros(3, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
     with (
         raster_writer(
             paths["scene"],
@@ -428,9 +440,11 @@ def write_scene(
             w_scene.write(dn, r0)
             w_paper.write(paper, r0)
             w_exact.write(exact, r0)
-            counts += [(exact == CLEAR).sum(), (exact == CLOUD).sum(), (exact == NODATA).sum()]
-    data = counts[0] + counts[1]
+            counts += [(exact == v).sum() for v in (CLEAR, CLOUD, NODATA, SHADOW)]
+    data = counts[0] + counts[1] + counts[3]
     info["exact_cloud_fraction"] = float(counts[1] / data) if data else None
+    if sim.config.shadow_labels:
+        info["exact_shadow_fraction"] = float(counts[3] / data) if data else None
     info["nodata_fraction"] = float(counts[2] / counts.sum())
     info["files"] = {k: str(p) for k, p in paths.items()}
     return info

@@ -269,13 +269,16 @@ def _set_header(path: Path, kind: str) -> tuple[int, int, int, int]:
         return n_train, len(json.loads(h5.attrs["bands"])), h5["x"].shape[1], h5["y"].shape[1]
 
 
-def _init_weights(model: Any, recipe: Recipe, fingerprint: str) -> tuple[str, str]:
-    """Load the coarse recipe's ``init_weights`` into ``model``: their path, and the stage
-    fingerprint extended with the file's identity (new weights retrain the stages)."""
-    init = (recipe.path.parent / str(recipe.coarse.init_weights)).resolve()
+def _init_weights(
+    model: Any, recipe: Recipe, fingerprint: str, role: str = "coarse"
+) -> tuple[str, str]:
+    """Load the ``[coarse]`` (or ``[fine]``) ``init_weights`` into ``model``: their path, and
+    the stage fingerprint extended with the file's identity (new weights retrain the stages)."""
+    given = recipe.coarse.init_weights if role == "coarse" else recipe.fine.init_weights
+    init = (recipe.path.parent / str(given)).resolve()
     if not init.is_file():
         raise RecipeError(
-            f"[coarse] init_weights {recipe.coarse.init_weights!r} (resolved to {init}) does not"
+            f"[{role}] init_weights {given!r} (resolved to {init}) does not"
             " exist; train the model it names first or fix the path (relative to the recipe)"
         )
     model.load_weights(init)
