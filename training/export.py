@@ -52,6 +52,14 @@ def _export_data(
     return bands, mean, std, summary, ("cloud", "clear", "nodata")
 
 
+def _fine_options(recipe: Recipe, tuned: dict[str, Any]) -> dict[str, Any]:
+    """The fine sidecar's options: the architecture's, and the tuned shadow threshold."""
+    options: dict[str, Any] = {k: list(v) for k, v in recipe.fine.options.items()}
+    if "shadow_threshold" in tuned:
+        options["shadow_threshold"] = float(tuned["shadow_threshold"])
+    return options
+
+
 def export(recipe: Recipe, out_dir: str | Path, *, overwrite: bool = False) -> Path:
     """Write the model pair folder (weights + sidecars) for the engine."""
     from cascade.models import build_coarse_model, build_fine_model, save_model
@@ -98,7 +106,7 @@ def export(recipe: Recipe, out_dir: str | Path, *, overwrite: bool = False) -> P
         backbone=recipe.fine.backbone,
         classes=fine_classes,
         threshold=float(tuned["threshold"]),
-        options={k: list(v) for k, v in recipe.fine.options.items()},
+        options=_fine_options(recipe, tuned),
         **common,
     )
     coarse = build_coarse_model(recipe.coarse.backbone, len(bands))
