@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.report_format import _METHOD, _source, _table
+from benchmarks.shadow import shadow_section
 from benchmarks.suite import Suite
 
 __all__ = ["accuracy_section"]
@@ -79,7 +80,7 @@ def accuracy_section(suite: Suite, r: dict[str, Any]) -> list[str]:
             rows,
         )
     )
-    return lines + _per_image(suite, r)
+    return lines + shadow_section(r) + _per_image(suite, r)
 
 
 def _per_image(suite: Suite, r: dict[str, Any]) -> list[str]:

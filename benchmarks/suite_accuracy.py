@@ -14,7 +14,8 @@ Images (each as far as its bands allow):
   pooled together as the group :data:`REAL_POOLED`, the headline of the real-image accuracy;
 - the s2cloudless test scene: *agreement* with s2cloudless's own mask (both pairs).
 
-Cloud is the positive class; cloud shadow counts as not cloud. Per image and method: the
+Cloud is the positive class; cloud shadow counts as not cloud (:mod:`benchmarks.shadow` scores
+shadow and the usable-ground mask on the images with shadow labels). Per image and method: the
 confusion matrix and every statistic of :mod:`benchmarks.stats`; per image and model: the coarse
 stage's cell accuracy against the grid pooled from the labels and its S_dn (Overcast next to
 Cloudless). Summaries: mean over images and pooled, per group of images. Pictures: mask panels
@@ -32,8 +33,10 @@ import numpy as np
 
 from benchmarks import plots, plots_masks
 from benchmarks.peers import ukis_bands, ukis_mask
+from benchmarks.shadow import shadow_rows, shadow_summaries
 from benchmarks.stats import coarse_accuracy, s_dn, scores, summarize
 from benchmarks.suite import ROUTERS, S2CLOUDLESS_BANDS, Suite, s2cloudless_mask, warm_up
+from cascade.classes import CLEAR, SHADOW
 
 PAIRS = ("sentinel2-l1c-7", "rgbn")
 PEERS = ("s2cloudless", "ukis-csmask 4b", "ukis-csmask 6b")
@@ -86,6 +89,11 @@ def _one(got: Any) -> Any:
     return got[0] if isinstance(got, list) else got
 
 
+def _cloud_only(mask: np.ndarray) -> np.ndarray:
+    """Labels with cloud shadow as clear (the cloud scores: shadow is not cloud)."""
+    return np.where(mask == SHADOW, CLEAR, mask).astype(np.uint8)
+
+
 def read_real_cases(data: Path) -> list[dict[str, Any]]:
     """The labelled real images: ukis Landsat 7/5 (reference labels, ``rgbn``), the 38-Cloud
     patch (human labels, ``rgbn``; its reflectance lacks the sun-elevation correction), and
@@ -94,7 +102,7 @@ def read_real_cases(data: Path) -> list[dict[str, Any]]:
 
     cases: list[dict[str, Any]] = []
     for sensor in ("landsat7", "landsat5"):
-        s = _one(read_dataset("ukis", data / "ukis" / f"{sensor}.npz"))
+        s = _one(read_dataset("ukis", data / "ukis" / f"{sensor}.npz", shadow=True))
         cases.append(
             {
                 "case": f"ukis {sensor}",
@@ -102,7 +110,8 @@ def read_real_cases(data: Path) -> list[dict[str, Any]]:
                 "pairs": ["rgbn"],
                 "bands": s.bands,
                 "names": s.band_names,
-                "truth": s.mask,
+                "truth": _cloud_only(s.mask),
+                "truth_shadow": s.mask,
             }
         )
     c = _one(read_dataset("38cloud", data / "38cloud_sample"))
@@ -120,7 +129,7 @@ def read_real_cases(data: Path) -> list[dict[str, Any]]:
     )
     from training.datasets import read_biome_patches
 
-    for b in read_biome_patches(data / "l8biome_patches" / "val"):
+    for b in read_biome_patches(data / "l8biome_patches" / "val", shadow=True):
         cases.append(
             {
                 "case": f"Biome {b.name}",
@@ -129,7 +138,8 @@ def read_real_cases(data: Path) -> list[dict[str, Any]]:
                 "pairs": ["rgbn"],
                 "bands": b.bands,
                 "names": b.band_names,
-                "truth": b.mask,
+                "truth": _cloud_only(b.mask),
+                "truth_shadow": b.mask,
                 "nodata": 0.0,  # fill pixels: every band 0
             }
         )
@@ -232,9 +242,11 @@ def _score_routers(
             )
         if router == "cascade":
             routed = res.routed
-            cells = pool_labels(
-                np.where(case["truth"] == 2, 0, case["truth"]).astype(np.uint8), res.geometry
-            )
+            # The cell classes the model is trained for: shadow is unusable ground for a
+            # model that marks it, clear for a cloud-only one.
+            shadowed = res.report["shadow"] is not None and "truth_shadow" in case
+            labels = case["truth_shadow"] if shadowed else _cloud_only(case["truth"])
+            cells = pool_labels(labels, res.geometry)
             coarse_rows.append(
                 {
                     "group": case["group"],
@@ -327,6 +339,7 @@ def run(suite: Suite) -> dict[str, Any]:
         warm_up(model, *{c["truth"].shape for c in cases})
     rows: list[dict[str, Any]] = []
     coarse_rows: list[dict[str, Any]] = []
+    shade_rows: list[dict[str, Any]] = []
     panels_made: set[str] = set()
     panel_files: list[str] = []
     for case in cases:
@@ -339,6 +352,8 @@ def run(suite: Suite) -> dict[str, Any]:
             routed = pair_routed if routed is None else routed
         for peer in _peers(case):
             rows += _score_peer(case, peer, masks)
+        if "truth_shadow" in case:
+            shade_rows += shadow_rows(case, masks, set(case["pairs"]))
         if case["group"] not in panels_made:
             panels_made.add(case["group"])
             panel_files.append(_panels(suite, case, masks, routed))
@@ -353,6 +368,8 @@ def run(suite: Suite) -> dict[str, Any]:
         "rows": rows,
         "coarse": coarse_rows,
         "summaries": summaries,
+        "shadow_rows": shade_rows,
+        "shadow_summaries": shadow_summaries(shade_rows),
         "figures": {"confusion": _confusion_figure(suite, summaries), "panels": panel_files},
     }
 

@@ -125,3 +125,37 @@ def test_s2cloudless_wrapper_reproduces_the_shipped_mask() -> None:
     with pytest.raises(ValueError, match="missing"):
         s2cloudless_mask(s.bands[:7, rows], names[:7])
     assert len(S2CLOUDLESS_BANDS) == 10
+
+
+def test_shadow_scores_by_target() -> None:
+    """Shadow rows score cloud, shadow and unusable ground by hand-counted confusion; the
+    section pools them and a cloud-only method scores shadow recall 0."""
+    from benchmarks.shadow import shadow_rows, shadow_section, shadow_summaries, target_mask
+
+    truth = np.array([[0, 1, 2, 2, 255], [0, 0, 2, 1, 1]], np.uint8)
+    mine = np.array([[0, 1, 2, 0, 1], [2, 0, 2, 2, 1]], np.uint8)
+    cloud_only = np.where(truth == 2, 0, truth).astype(np.uint8)
+    assert target_mask(truth, "unusable").tolist() == [[0, 1, 1, 1, 255], [0, 0, 1, 1, 1]]
+    case = {"group": "ukis landsat7", "case": "ukis landsat7", "truth_shadow": truth}
+    masks = {"rgbn/cascade": mine, "other/cascade": mine, "s2cloudless": cloud_only}
+    rows = shadow_rows(case, masks, {"rgbn"})
+    assert {(r["model"], r["method"]) for r in rows} == {
+        ("rgbn", "cascade"),
+        ("s2cloudless", "s2cloudless"),
+    }
+    got = {(r["model"], r["target"]): r for r in rows}
+    # Shadow: truth at (0,2) (0,3) (1,2); mine at (0,2) (1,0) (1,2) (1,3).
+    assert {k: got["rgbn", "shadow"][k] for k in ("tp", "fp", "fn", "tn")} == {
+        "tp": 2,
+        "fp": 2,
+        "fn": 1,
+        "tn": 4,
+    }
+    # Unusable: mine misses (0,3) and calls (1,0) unusable; the rest agree.
+    assert (got["rgbn", "unusable"]["fp"], got["rgbn", "unusable"]["fn"]) == (1, 1)
+    assert got["s2cloudless", "shadow"]["recall"] == 0.0
+    summaries = shadow_summaries(rows)
+    assert {s["target"] for s in summaries} == {"cloud", "shadow", "unusable"}
+    text = "\n".join(shadow_section({"shadow_summaries": summaries}))
+    assert "shadow F1" in text
+    assert "| rgbn | cascade |" in text.replace("`", "")
