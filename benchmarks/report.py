@@ -199,7 +199,14 @@ def _sparse_line(sp: dict[str, Any] | None) -> list[str]:
         f"cascade takes {sp['wall_s']} s (walls {cas['walls_s']}) at routed share "
         f"{sp['routed_fraction']} ({cas['patches_run']} of {cas['cells_with_data']} data "
         f"cells); coarse stage {sp['coarse_stage_s']} s, fine stage "
-        f"{cas['timings_s']['fine']:.1f} s.",
+        f"{cas['timings_s']['fine']:.1f} s."
+        + (
+            f" Against one cascade run from its tiled file: cell classes agree on "
+            f"{sp['cell_classes_agree']:.2%} of cells, masks on {sp['mask_agree']:.3%} of "
+            f"pixels; valid pixels turned No Data: {sp['valid_pixels_lost']}."
+            if "cell_classes_agree" in sp
+            else ""
+        ),
     ]
 
 
