@@ -204,3 +204,31 @@ def make_shadow_model(
     c, f = specs()
     f = f.with_updates(classes=FINE_CLASS_NAMES_SHADOW, options=dict(options))
     return CascadeModel(coarse=coarse, fine=fine, coarse_spec=c, fine_spec=f, name="fake-shadow")
+
+
+def patch_baseline(
+    scene: np.ndarray,
+    g: SceneGeometry,
+    fine: Callable,
+    label: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """The fine model on every cell, computed without the engine: pad, slice, predict, place;
+    ``label`` turns a window's probabilities ``(patch, patch, k)`` into mask codes. No Data
+    where every band is 0."""
+    from cascade.kernels.reference import pad_scene_ref
+
+    _c, f = specs()
+    gain, offset = f.normalization.coefficients(scene.shape[0])
+    padded = pad_scene_ref(scene, g, mode="reflect")
+    out = np.zeros(g.padded_shape, np.uint8)
+    core, m, p = g.core, g.margin, g.patch
+    for row, col in g.iter_cells():
+        win = padded[:, row * core : row * core + p, col * core : col * core + p]
+        x = win.transpose(1, 2, 0).astype(np.float32) * gain + offset
+        lab = label(fine(x[np.newaxis])[0])
+        out[row * core : (row + 1) * core, col * core : (col + 1) * core] = lab[
+            m : m + core, m : m + core
+        ]
+    mask = out[: g.height, : g.width].copy()
+    mask[(scene == 0).all(axis=0)] = NODATA
+    return mask

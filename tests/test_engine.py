@@ -20,7 +20,6 @@ from cascade.classes import CLOUDLESS, OVERCAST
 from cascade.engine import ArraySource, EngineConfig, coarse_input, mask_array
 from cascade.errors import ArtifactError, BandMismatchError
 from cascade.kernels import pool_area, pool_labels
-from cascade.kernels.reference import pad_scene_ref
 from cascade.routing import DEFAULT_CONFIDENCE, DEFAULT_SMALL_SCENE_CELLS
 from tests import fakes
 
@@ -62,26 +61,6 @@ def valid_share(truth: np.ndarray, g: SceneGeometry) -> np.ndarray:
     return (cells != NODATA).mean(axis=(1, 3))
 
 
-def _patch_baseline(scene: np.ndarray, g: SceneGeometry, fine, threshold: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The fine model on every cell, computed without the engine: pad, slice, predict, place."""
-    _c, f = fakes.specs()
-    gain, offset = f.normalization.coefficients(scene.shape[0])
-    padded = pad_scene_ref(scene, g, mode="reflect")
-    out = np.zeros(g.padded_shape, np.uint8)
-    core, m, p = g.core, g.margin, g.patch
-    for row, col in g.iter_cells():
-        win = padded[:, row * core : row * core + p, col * core : col * core + p]
-        x = win.transpose(1, 2, 0).astype(np.float32) * gain + offset
-        prob = fine(x[np.newaxis])[0, ..., 0]
-        lab = np.where(prob >= threshold, CLOUD, CLEAR).astype(np.uint8)
-        out[row * core : (row + 1) * core, col * core : (col + 1) * core] = lab[
-            m : m + core, m : m + core
-        ]
-    mask = out[: g.height, : g.width].copy()
-    mask[(scene == 0).all(axis=0)] = NODATA
-    return mask
-
-
 @pytest.mark.parametrize(("height", "width"), [(1000, 1337), (100, 150)])
 def test_routing_all_equals_patch_baseline(height: int, width: int) -> None:
     scene, _truth = fakes.scene_with_mask(height, width, seed=3)
@@ -101,7 +80,9 @@ def test_routing_all_equals_patch_baseline(height: int, width: int) -> None:
         nodata=0,
         config=EngineConfig(router="all", batch_size=3),
     )
-    expected = _patch_baseline(scene, g, fakes.smooth_fine, threshold=0.5)
+    expected = fakes.patch_baseline(
+        scene, g, fakes.smooth_fine, lambda p: np.where(p[..., 0] >= 0.5, CLOUD, CLEAR)
+    )
     np.testing.assert_array_equal(result.mask, expected)
     assert result.routed.all()  # every cell of this scene holds some data
     assert result.report["patches_run"] == g.n_cells

@@ -56,22 +56,12 @@ def test_route_all_is_the_patch_baseline_and_route_none_coarse_only(shadowed) ->
         scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(router="all")
     )
     # The patch baseline by hand: every window through the fine stand-in, cores placed.
-    from cascade.kernels.reference import pad_scene_ref
-
-    _c, f = fakes.specs()
-    gain, offset = f.normalization.coefficients(scene.shape[0])
-    padded = pad_scene_ref(scene, g, mode="reflect")
-    out = np.zeros(g.padded_shape, np.uint8)
-    c, m, p = g.core, g.margin, g.patch
-    for row, col in g.iter_cells():
-        win = padded[:, row * c : row * c + p, col * c : col * c + p]
-        probs = fakes.shadow_fine(
-            (win.transpose(1, 2, 0).astype(np.float32) * gain + offset)[None]
-        )[0]
-        lab = np.where(probs[..., 0] >= 0.5, CLOUD, np.where(probs[..., 3] >= 0.5, SHADOW, CLEAR))
-        out[row * c : (row + 1) * c, col * c : (col + 1) * c] = lab[m : m + c, m : m + c]
-    baseline = out[:H, :W].copy()
-    baseline[truth == NODATA] = NODATA
+    baseline = fakes.patch_baseline(
+        scene,
+        g,
+        fakes.shadow_fine,
+        lambda p: np.where(p[..., 0] >= 0.5, CLOUD, np.where(p[..., 3] >= 0.5, SHADOW, CLEAR)),
+    )
     np.testing.assert_array_equal(every.mask, baseline)
     none = mask_array(
         scene, model, band_names=fakes.BANDS, nodata=0, config=EngineConfig(router="none")
