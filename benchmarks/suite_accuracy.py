@@ -89,8 +89,10 @@ def _one(got: Any) -> Any:
     return got[0] if isinstance(got, list) else got
 
 
-def _cloud_only(mask: np.ndarray) -> np.ndarray:
+def _cloud_only(mask: np.ndarray | None) -> np.ndarray:
     """Labels with cloud shadow as clear (the cloud scores: shadow is not cloud)."""
+    if mask is None:
+        raise ValueError("a labelled image without its labels")
     return np.where(mask == SHADOW, CLEAR, mask).astype(np.uint8)
 
 
@@ -245,8 +247,8 @@ def _score_routers(
             # The cell classes the model is trained for: shadow is unusable ground for a
             # model that marks it, clear for a cloud-only one.
             shadowed = res.report["shadow"] is not None and "truth_shadow" in case
-            labels = case["truth_shadow"] if shadowed else _cloud_only(case["truth"])
-            cells = pool_labels(labels, res.geometry)
+            cell_truth = case["truth_shadow"] if shadowed else _cloud_only(case["truth"])
+            cells = pool_labels(cell_truth, res.geometry)
             coarse_rows.append(
                 {
                     "group": case["group"],
