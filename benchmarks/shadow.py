@@ -95,7 +95,7 @@ def shadow_section(r: dict[str, Any]) -> list[str]:
     by = {(s["model"], s["method"], s["target"]): s["pooled"] for s in summaries}
     rows = []
     for model, method in dict.fromkeys((s["model"], s["method"]) for s in summaries):
-        sh, cl, un = (by.get((model, method, t)) for t in TARGETS)
+        cl, sh, un = (by.get((model, method, t)) for t in TARGETS)
         if sh is None or cl is None or un is None:
             continue
         is_model = method in ("cascade", "all", "none")

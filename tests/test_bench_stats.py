@@ -157,5 +157,14 @@ def test_shadow_scores_by_target() -> None:
     summaries = shadow_summaries(rows)
     assert {s["target"] for s in summaries} == {"cloud", "shadow", "unusable"}
     text = "\n".join(shadow_section({"shadow_summaries": summaries}))
-    assert "shadow F1" in text
-    assert "| rgbn | cascade |" in text.replace("`", "")
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    row = next(line for line in text.splitlines() if line.replace("`", "").startswith("| rgbn"))
+    cells = dict(zip(header.split("|"), row.split("|"), strict=True))
+    shadow = got["rgbn", "shadow"]
+    near = {"abs": 5e-4}  # the table prints three decimals
+    assert float(cells[" shadow precision "]) == pytest.approx(shadow["precision"], **near)  # 2/4
+    assert float(cells[" shadow recall "]) == pytest.approx(shadow["recall"], **near)  # 2/3
+    assert float(cells[" cloud F1 "]) == pytest.approx(got["rgbn", "cloud"]["f1"], **near)
+    assert float(cells[" usable accuracy "]) == pytest.approx(
+        got["rgbn", "unusable"]["accuracy"], **near
+    )
