@@ -397,7 +397,7 @@ def _panels(
     """Fig. 6-style panels of one image (the first pair's masks); returns the docs link."""
     from cascade.io.quicklook import decimation
 
-    truth = case["truth"]
+    truth = case.get("truth_shadow", case["truth"])  # shadow drawn where it is labelled
     step = decimation(truth.shape[0], truth.shape[1], max_side=700)
     sl = (slice(None, None, step), slice(None, None, step))
     first = case["pairs"][0]
