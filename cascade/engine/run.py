@@ -16,8 +16,9 @@
    strip is read, their 256 x 256 windows are cut out (mirrored at the scene edges),
    normalised, No Data set to 0 (the normalised mean), and run through the fine model in
    batches; a background thread prepares the next batch while the model runs. Cloud
-   probabilities >= the threshold become cloud (:mod:`cascade.engine.decide`), and each
-   window's 248 x 248 core overwrites its cell.
+   probabilities >= the threshold become cloud, and with a shadow output the rest whose
+   shadow probability reaches the shadow threshold cloud shadow (:mod:`cascade.engine.decide`);
+   each window's 248 x 248 core overwrites its cell.
 5. Pixels that are No Data in the input are No Data in the mask, whatever the models said.
 
 The patch baseline is the router ``all`` through exactly this code, and coarse-only is
