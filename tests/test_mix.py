@@ -4,6 +4,7 @@ reader, composed coarse scenes and the recipe tables that drive them."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -120,6 +121,33 @@ def test_augment_config_errors() -> None:
         AugmentConfig(zoom=(2.0, 1.0))
     with pytest.raises(ConfigError, match=r"shadow_p must be in \[0, 1\]"):
         AugmentConfig(shadow_p=1.5)
+    with pytest.raises(ConfigError, match=r"shadow_sky must be two numbers 0 < low <= high < 1"):
+        AugmentConfig(shadow_sky=(0.5, 0.2))
+    with pytest.raises(ConfigError, match=r"shadow_sky_exponent must be two numbers"):
+        AugmentConfig(shadow_sky_exponent=(-1.0, 2.0))
+
+
+def test_rendered_shadows_darkness_and_colour(rng: np.random.Generator) -> None:
+    """shadow_sky sets how much light a rendered shadow leaves; shadow_sky_exponent > 0
+    darkens the NIR more than the blue (bluer skylight); the label is the same rule."""
+    ground = np.full((4, 96, 96), 0.2, np.float32)
+    labels = np.zeros((96, 96), np.uint8)
+    base = {"clear_p": 0.0, "overcast_p": 0.0, "shadow_p": 1.0, "tau_max": (60.0, 80.0)}
+
+    def shadowed(**cfg: Any) -> tuple[np.ndarray, np.ndarray]:
+        x, y = add_clouds(
+            ground, labels, RGBN_WL, np.random.default_rng(5), AugmentConfig(**base, **cfg)
+        )
+        return x, y == SHADOW
+
+    light, shade = shadowed(shadow_sky=(0.55, 0.6))
+    dark, shade_dark = shadowed(shadow_sky=(0.1, 0.15))
+    assert (shade_dark[shade]).all()  # same draws: the darker shadow covers the lighter one
+    assert shade.any()
+    assert np.median(dark[0][shade] / 0.2) < np.median(light[0][shade] / 0.2) - 0.2
+    coloured, shade_c = shadowed(shadow_sky=(0.3, 0.3), shadow_sky_exponent=(3.0, 3.0))
+    left = coloured[:, shade_c] / 0.2  # (bands, pixels): blue, green, red, NIR
+    assert np.median(left[3]) < np.median(left[0]) - 0.1
 
 
 def test_add_clouds_labels_follow_the_physics(rng: np.random.Generator) -> None:

@@ -48,7 +48,8 @@ class AugmentConfig:
     ``blur_p``). Clouds: largest structures ``cloud_scale_px`` (log-uniform), cover drawn
     uniform in 0.03..0.95 (``clear_p`` of the layers are empty, ``overcast_p`` cover all),
     optical thickness of the deepest cloud ``tau_max`` (log-uniform), shadows cast with
-    probability ``shadow_p``, their skylight's wavelength exponent drawn uniform in
+    probability ``shadow_p``, the skylight's share of the light they leave drawn uniform in
+    ``shadow_sky`` and its wavelength exponent uniform in
     ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`). ``strength`` scales
     every sensor perturbation (0: none).
     """
@@ -67,6 +68,9 @@ class AugmentConfig:
     overcast_p: float = 0.07
     tau_max: tuple[float, float] = (2.0, 80.0)
     shadow_p: float = 0.5
+    # Range of the skylight's share of the light under rendered shadows (what a shadow leaves;
+    # lower: darker shadows).
+    shadow_sky: tuple[float, float] = (0.3, 0.6)
     # Range of the skylight's wavelength exponent under rendered shadows (0: grey skylight,
     # every band darkened alike; 2-4: a clear sky's bluer light, the NIR darkened most).
     shadow_sky_exponent: tuple[float, float] = (0.0, 0.0)
@@ -75,6 +79,7 @@ class AugmentConfig:
         object.__setattr__(self, "zoom", tuple(float(v) for v in self.zoom))
         object.__setattr__(self, "cloud_scale_px", tuple(float(v) for v in self.cloud_scale_px))
         object.__setattr__(self, "tau_max", tuple(float(v) for v in self.tau_max))
+        object.__setattr__(self, "shadow_sky", tuple(float(v) for v in self.shadow_sky))
         exps = tuple(float(v) for v in self.shadow_sky_exponent)
         object.__setattr__(self, "shadow_sky_exponent", exps)
         ranges = {"zoom": self.zoom, "cloud_scale_px": self.cloud_scale_px, "tau_max": self.tau_max}
@@ -91,6 +96,10 @@ class AugmentConfig:
         ]
         sds = ("gain_sd", "band_gain_sd", "offset_sd", "noise_max", "strength")
         bad += [f"{k} must be >= 0, got {getattr(self, k)}" for k in sds if getattr(self, k) < 0]
+        if len(self.shadow_sky) != 2 or not 0 < self.shadow_sky[0] <= self.shadow_sky[1] < 1:
+            bad.append(
+                f"shadow_sky must be two numbers 0 < low <= high < 1, got {list(self.shadow_sky)}"
+            )
         if len(exps) != 2 or not 0 <= exps[0] <= exps[1]:
             bad.append(
                 f"shadow_sky_exponent must be two numbers 0 <= low <= high, got {list(exps)}"
@@ -237,7 +246,7 @@ def add_clouds(
         dy = int(np.clip(round(dist * math.sin(angle)), -pad, pad))
         dx = int(np.clip(round(dist * math.cos(angle)), -pad, pad))
         shifted = tau[pad - dy : pad - dy + size, pad - dx : pad - dx + size]
-        sky, path = float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.5, 1.0))
+        sky, path = float(rng.uniform(*cfg.shadow_sky)), float(rng.uniform(0.5, 1.0))
         lo, hi = cfg.shadow_sky_exponent
         exponent = float(rng.uniform(lo, hi)) if hi > lo else lo  # no draw: streams kept
         # The label follows the light left at the reference wavelength; each band darkens by
