@@ -261,10 +261,12 @@ class Simulator:
         """The clouds' own visible reflectance (what the labels threshold)."""
         return (refl + refl_c).astype(np.float32)
 
-    def _rows(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Reflectance, opacity, nodata and cloud reflectance for rows r0:r1 (no labels)."""
+    def _rows(
+        self, r0: int, r1: int, light: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Reflectance, opacity, nodata and cloud reflectance for rows r0:r1 (no labels);
+        ``light``: :meth:`_shadow_light` of the rows."""
         ground = self._background_rows(r0, r1)
-        light = self._shadow_light(r0, r1)
         if light is not None:
             ground *= light[np.newaxis]
         refl, shading, refl_c = self._layers(r0, r1)
@@ -283,8 +285,9 @@ class Simulator:
         tau_s, _ = self._tau(r0, r1, *self._shadow)
         return shadow_factor(tau_s, sky=0.35, path=self._sun_path)
 
-    def _labels(self, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact and paper-style masks for rows r0:r1 (paper labels look halo_px beyond)."""
+    def _labels(self, r0: int, r1: int, light: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact and paper-style masks for rows r0:r1 (paper labels look halo_px beyond);
+        ``light``: :meth:`_shadow_light` of the rows (shadow labelled with ``shadow_labels``)."""
         from scipy.ndimage import binary_dilation
         from skimage.morphology import disk, remove_small_holes
 
@@ -304,8 +307,7 @@ class Simulator:
             lab = np.where(m, CLOUD, CLEAR).astype(np.uint8)
             lab[nodata] = NODATA
             out.append(lab[r0 - h0 : r1 - h0])
-        light = self._shadow_light(r0, r1) if cfg.shadow_labels else None
-        if light is not None:
+        if cfg.shadow_labels and light is not None:
             out[0][(light < SHADOW_LABEL_LIGHT) & (out[0] == CLEAR)] = SHADOW
         return out[0], out[1]
 
@@ -315,8 +317,9 @@ class Simulator:
         """``(row_start, reflectance, exact, paper, opacity)`` for consecutive strips."""
         for r0 in range(0, self.height, rows):
             r1 = min(self.height, r0 + rows)
-            refl, opacity, _nodata, _tau = self._rows(r0, r1)
-            exact, paper = self._labels(r0, r1)
+            light = self._shadow_light(r0, r1)  # once: reflectance and labels share it
+            refl, opacity, _nodata, _tau = self._rows(r0, r1, light)
+            exact, paper = self._labels(r0, r1, light)
             yield r0, refl, exact, paper, opacity
 
     def info(self) -> dict[str, Any]:
