@@ -114,7 +114,8 @@ def test_each_shipped_pair_loads_and_runs(name: str) -> None:
     # The recipe that trained it: NAME.toml, or one that fine-tunes NAME's (rgbn-shadow).
     assert specs.fine.provenance["recipe"].split("-shadow")[0] == name
     assert 0.0 < specs.fine.threshold < 1.0
-    shadow = "shadow" in specs.fine.classes
+    # Shadow marked by default only where the sidecar names a tuned shadow threshold.
+    shadow = "shadow" in specs.fine.classes and "shadow_threshold" in specs.fine.options
     model = load_cascade_model(folder)
     rng = np.random.default_rng(0)
     scene = (rng.random((len(specs.bands), 300, 260)) * 3000 + 500).astype(np.uint16)

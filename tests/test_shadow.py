@@ -27,9 +27,11 @@ def shadowed() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _oracle(truth: np.ndarray, **options: float):  # type: ignore[no-untyped-def]
-    return fakes.make_shadow_model(
-        fakes.oracle_coarse(truth, SceneGeometry(*truth.shape)), **options
-    )
+    """Oracle models with a shadow output whose sidecar names its tuned threshold (0.5 unless
+    ``options`` say otherwise; ``shadow_threshold=None``: an untuned shadow output)."""
+    options = {"shadow_threshold": 0.5, **options}
+    tuned = {k: v for k, v in options.items() if v is not None}
+    return fakes.make_shadow_model(fakes.oracle_coarse(truth, SceneGeometry(*truth.shape)), **tuned)
 
 
 def test_known_three_class_mask_is_reproduced(shadowed) -> None:  # type: ignore[no-untyped-def]
@@ -37,7 +39,7 @@ def test_known_three_class_mask_is_reproduced(shadowed) -> None:  # type: ignore
     assert {CLEAR, CLOUD, SHADOW, NODATA} <= set(np.unique(truth).tolist())
     res = mask_array(scene, _oracle(truth), band_names=fakes.BANDS, nodata=0)
     np.testing.assert_array_equal(res.mask, truth)
-    assert res.report["shadow"] == 0.5  # no threshold in the sidecar: the default
+    assert res.report["shadow"] == 0.5  # the sidecar's tuned threshold
     assert res.report["pixels"]["shadow"] == int((truth == SHADOW).sum())
     assert res.report["mask_classes"] == "0 clear, 1 cloud, 2 cloud shadow, 255 no data"
     # Cells of clear and shadow only are Partly Cloudy (usable and unusable mixed): routed.
@@ -80,6 +82,15 @@ def test_shadow_options(shadowed) -> None:  # type: ignore[no-untyped-def]
     np.testing.assert_array_equal(off.mask, np.where(truth == SHADOW, CLEAR, truth))
     assert off.report["shadow"] is None
     assert off.report["mask_classes"] == "0 clear, 1 cloud, 255 no data"
+    # A shadow output without a tuned threshold in its sidecar is used only when asked for,
+    # then at the default threshold.
+    untuned = _oracle(truth, shadow_threshold=None)
+    assert mask_array(scene, untuned, band_names=fakes.BANDS, nodata=0).report["shadow"] is None
+    asked = mask_array(
+        scene, untuned, band_names=fakes.BANDS, nodata=0, config=EngineConfig(shadow=True)
+    )
+    assert asked.report["shadow"] == 0.5
+    np.testing.assert_array_equal(asked.mask, truth)
     # The sidecar's threshold is used, and the configuration's wins over it.
     assert (
         mask_array(

@@ -93,7 +93,8 @@ SHADOW = click.option(
     "--shadow/--no-shadow",
     default=None,
     help="Mark cloud shadow (mask code 2) with the fine model's shadow output. Default: when "
-    "the model has one (rgbn does; sentinel2-l1c-7 does not).",
+    "the model has one with a threshold tuned on shadow labels (rgbn does; sentinel2-l1c-7's "
+    "shadow output is untuned: --shadow uses it at 0.5 or --shadow-threshold).",
 )
 SHADOW_THRESHOLD = click.option(
     "--shadow-threshold",

@@ -50,9 +50,11 @@ class EngineConfig:
     :func:`cascade.routing.small_scene`); ``coarse_from``: what the coarse stage pools,
     ``"full"`` resolution, an ``"overview"`` of the source, or ``"auto"`` (an overview when
     the source has one; :mod:`cascade.engine.coarse_read`); ``shadow``: mark cloud shadow (mask
-    code 2) with the fine model's shadow output (None: when the model has one; True: refused
-    for a model without; False: a two-class mask); ``shadow_threshold``: shadow probability
-    threshold (default: the model's own, else :data:`DEFAULT_SHADOW_THRESHOLD`).
+    code 2) with the fine model's shadow output (None: when the model has one with a tuned
+    threshold in its sidecar, see :func:`cascade.engine.run.shadow_output`; True: whenever the
+    model has a shadow output, refused for a model without; False: a two-class mask);
+    ``shadow_threshold``: shadow probability threshold (default: the model's own, else
+    :data:`DEFAULT_SHADOW_THRESHOLD`).
     """
 
     router: str | Router = "cascade"

@@ -132,13 +132,18 @@ def input_scale(source: SceneSource, model: CascadeModel, config: EngineConfig) 
 
 def shadow_output(model: CascadeModel, config: EngineConfig) -> tuple[int, float] | None:
     """``(channel, threshold)`` of the fine model's cloud-shadow output when the run marks
-    shadow (``config.shadow``: None = when the model has one), else None.
+    shadow, else None. ``config.shadow`` None: when the model has a shadow output *and* its
+    sidecar names the threshold tuned for it (``options.shadow_threshold``, written by the
+    export of a recipe whose validation images have shadow labels); a shadow output without
+    one (``sentinel2-l1c-7``'s) was never checked against shadow labels, so it is used only
+    when asked for (``shadow=True``, at :data:`DEFAULT_SHADOW_THRESHOLD` unless given).
 
     Raises :class:`ConfigError` when shadow is asked of a model without a shadow output.
     """
     spec = model.fine_spec
     classes = list(spec.classes)
-    if config.shadow is False or (config.shadow is None and "shadow" not in classes):
+    tuned = "shadow_threshold" in spec.options
+    if config.shadow is False or (config.shadow is None and not ("shadow" in classes and tuned)):
         return None
     if "shadow" not in classes:
         raise ConfigError(
