@@ -269,6 +269,21 @@ def test_weighted_cross_entropy_matches_numpy(
     assert got == pytest.approx(expected, rel=1e-5)
 
 
+def test_eq2_skips_negative_targets() -> None:
+    # A target of -1 (a label that is not known) leaves that class of that cell out: the loss
+    # equals the one where that class has no weight (alpha 0) whatever its target.
+    rng = np.random.default_rng(8)
+    y = random_onehot(rng, (2, 4, 4))
+    p = random_probs(rng, (2, 4, 4))
+    unknown = y.copy()
+    unknown[..., 3] = -1.0
+    alpha, beta = [1.0, 2.0, 1.0, 4.0], [1.0, 0.5, 1.0, 0.25]
+    got = float(weighted_cross_entropy(alpha, beta)(unknown, p))
+    want = float(weighted_cross_entropy([1.0, 2.0, 1.0, 0.0], beta)(y, p))
+    assert got == pytest.approx(want, rel=1e-6)
+    assert got < float(weighted_cross_entropy(alpha, beta)(y, p))
+
+
 def test_eq2_by_hand_on_one_cell() -> None:
     # The paper's Eq. 2 for one cell, y = Partly Cloudy, p = (0.2, 0.5, 0.2, 0.1):
     # -[a0 b0 log(0.8) + a1 log(0.5) + a2 b2 log(0.8) + a3 b3 log(0.9)]

@@ -18,10 +18,21 @@ from training.augment import (
     AugmentConfig,
     add_clouds,
     dihedral,
+    path_reflectance,
     randomise_sensor,
     sample_window,
 )
-from training.mix import MixConfig, MixSource, fine_targets, normalise, resolve_path, to_profile
+from training.mix import (
+    IGNORE,
+    UNANNOTATED,
+    MixConfig,
+    MixSource,
+    fine_targets,
+    normalise,
+    resolve_path,
+    shadow_unannotated,
+    to_profile,
+)
 from training.render import (
     LABEL_REFLECTANCE,
     cloud_color,
@@ -125,6 +136,41 @@ def test_augment_config_errors() -> None:
         AugmentConfig(shadow_sky=(0.5, 0.2))
     with pytest.raises(ConfigError, match=r"shadow_sky_exponent must be two numbers"):
         AugmentConfig(shadow_sky_exponent=(-1.0, 2.0))
+    with pytest.raises(ConfigError, match=r"shadow_path must be two numbers 0 <= low"):
+        AugmentConfig(shadow_path=(0.5, 1.5))
+
+
+def test_rendered_shadows_leave_the_path_reflectance(rng: np.random.Generator) -> None:
+    """With shadow_path, a shadow darkens only what lies above the window's dark object (the
+    atmosphere's path reflectance stands in for it): a hazy blue band keeps most of its TOA
+    reflectance, the NIR of vegetation loses most; without it every band loses alike."""
+    lo = np.array([0.07, 0.05, 0.03, 0.15], np.float32)[:, None, None]
+    ground = (lo + rng.uniform(0.0, 0.03, (4, 96, 96))).astype(np.float32)
+    ground[3] += 0.2
+    ground[3, :, :6] = 0.02  # a river: the scene's dark object in the NIR
+    labels = np.zeros((96, 96), np.uint8)
+    base = {"clear_p": 0.0, "overcast_p": 0.0, "shadow_p": 1.0, "tau_max": (60.0, 80.0)}
+
+    def kept(**cfg: Any) -> np.ndarray:
+        ratios = []
+        for seed in range(4):
+            x, y = add_clouds(
+                ground, labels, RGBN_WL, np.random.default_rng(seed), AugmentConfig(**base, **cfg)
+            )
+            s = y == SHADOW
+            s[:, :6] = False  # the river's NIR is its dark object: nothing to darken
+            ratios.append(x[:, s] / ground[:, s])
+        got = np.concatenate(ratios, axis=1)
+        assert got.shape[1] > 200
+        return np.median(got, axis=1)
+
+    plain, path = kept(), kept(shadow_path=(1.0, 1.0))
+    assert np.ptp(plain) < 0.02  # grey skylight: every band alike
+    assert path[0] > plain[0] + 0.2  # the blue keeps its haze
+    assert path[0] > path[3] + 0.2
+    dark = np.percentile(ground.reshape(4, -1), 1.0, axis=1)
+    np.testing.assert_allclose(path_reflectance(ground, labels == 0).ravel(), dark, rtol=1e-6)
+    assert (path_reflectance(ground, labels == 1) == 0).all()
 
 
 def test_rendered_shadows_darkness_and_colour(rng: np.random.Generator) -> None:
@@ -203,6 +249,65 @@ def test_fine_targets_and_normalise() -> None:
     assert (z[1] == 0).all()  # No Data -> 0, the normalised mean
 
 
+def test_shadow_unannotated_images_and_their_targets() -> None:
+    cloud_only = np.array([[CLEAR, CLOUD], [CLEAR, NODATA]], np.uint8)
+    got = shadow_unannotated(cloud_only)
+    np.testing.assert_array_equal(got, [[UNANNOTATED, CLOUD], [UNANNOTATED, NODATA]])
+    # Labels with shadow, or without cloud (no cloud casts one), are taken as they are.
+    with_shadow = np.array([[CLEAR, CLOUD], [SHADOW, NODATA]], np.uint8)
+    assert shadow_unannotated(with_shadow) is with_shadow
+    clear = np.zeros((2, 2), np.uint8)
+    assert shadow_unannotated(clear) is clear
+    t = fine_targets(got)
+    # cloud and No Data still train; clear and shadow are skipped on the unknown pixels
+    np.testing.assert_array_equal(t[0, 0], [0.0, IGNORE, 0.0, IGNORE])
+    np.testing.assert_array_equal(t[0, 1], [1.0, 0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(t[1, 1], [0.0, 0.0, 1.0, 0.0])
+
+
+def test_rendered_shadow_over_unannotated_ground_is_labelled(rng: np.random.Generator) -> None:
+    ground = np.full((4, 96, 96), 0.08, np.float32)
+    labels = np.full((96, 96), UNANNOTATED, np.uint8)
+    cfg = AugmentConfig(clear_p=0.0, overcast_p=0.0, shadow_p=1.0)
+    shadow = left = 0
+    for _ in range(6):
+        _, y = add_clouds(ground, labels, RGBN_WL, rng, cfg)
+        shadow += int((y == SHADOW).sum())
+        left += int((y == UNANNOTATED).sum())
+        assert set(np.unique(y)) <= {CLOUD, SHADOW, UNANNOTATED}
+    assert shadow > 0
+    assert left > 0
+
+
+def test_faint_rendered_shadows_are_unannotated() -> None:
+    """shadow_min_drop: a rendered shadow over dark water (nothing there to darken) is left
+    unannotated; over bright ground it is labelled shadow; 0 labels both."""
+    ground = np.full((4, 96, 96), 0.3, np.float32)
+    ground[:, :, :48] = 0.01  # water: left half
+    labels = np.zeros((96, 96), np.uint8)
+    base = {"clear_p": 0.0, "overcast_p": 0.0, "shadow_p": 1.0, "tau_max": (60.0, 80.0)}
+    totals = {}
+    for drop in (0.0, 0.015):
+        water = np.zeros(3, int)
+        land = np.zeros(3, int)
+        for seed in range(6):
+            cfg = AugmentConfig(**base, shadow_min_drop=drop)
+            _, y = add_clouds(ground, labels, RGBN_WL, np.random.default_rng(seed), cfg)
+            for i, code in enumerate((SHADOW, UNANNOTATED, CLEAR)):
+                water[i] += int((y[:, :48] == code).sum())
+                land[i] += int((y[:, 48:] == code).sum())
+        totals[drop] = water, land
+    (w0, l0), (w1, l1) = totals[0.0], totals[0.015]
+    assert w0[0] > 0  # the light rule alone labels shadow over water too
+    assert w0[1] == 0
+    assert w1[0] == 0  # with a drop needed, water's shadow is unannotated...
+    assert w1[1] == w0[0]
+    np.testing.assert_array_equal(l1, l0)  # ...and land's is shadow as before
+    assert l1[0] > 0
+    with pytest.raises(ConfigError, match="shadow_min_drop must be >= 0"):
+        AugmentConfig(shadow_min_drop=-0.1)
+
+
 def test_to_profile_synthesises_b01_and_b09(rng: np.random.Generator) -> None:
     bands = rng.uniform(0.05, 0.5, (5, 8, 8)).astype(np.float32)
     bands[:, 0, 0] = 0.0
@@ -245,6 +350,19 @@ def test_mix_table_parsing(tmp_path: Path) -> None:
         )
     with pytest.raises(RecipeError, match="needs a path"):
         MixSource("biome")
+    marked = MixConfig.from_table(
+        {
+            "validation": {"kind": "biome", "path": "v", "shadow_labels": "where-annotated"},
+            "sources": [{"kind": "backgrounds"}],
+        },
+        tmp_path,
+    )
+    assert marked.validation.shadow_labels == "where-annotated"
+    assert marked.validation.options == {}  # not passed on to the reader
+    assert marked.validation.describe()["shadow_labels"] == "where-annotated"
+    assert "shadow_labels" not in cfg.sources[0].describe()
+    with pytest.raises(RecipeError, match=r"shadow_labels must be one of.*got 'some'"):
+        MixSource("biome", tmp_path, shadow_labels="some")
     assert resolve_path("data:x/y", tmp_path).name == "y"
 
 

@@ -34,7 +34,22 @@ from training.render import (
     top_shading,
 )
 
-__all__ = ["AugmentConfig", "add_clouds", "dihedral", "randomise_sensor", "sample_window"]
+__all__ = [
+    "UNANNOTATED",
+    "AugmentConfig",
+    "add_clouds",
+    "dihedral",
+    "path_reflectance",
+    "randomise_sensor",
+    "sample_window",
+]
+
+
+# Training label of a pixel whose shadow label is not known: clear or cloud shadow. A pixel
+# labelled clear in an image not annotated for shadow (see training.mix), or under a rendered
+# shadow too faint to see. The loss leaves such pixels out of the clear and shadow outputs;
+# never in a mask the engine writes.
+UNANNOTATED = 3
 
 
 @dataclass(frozen=True)
@@ -50,8 +65,15 @@ class AugmentConfig:
     optical thickness of the deepest cloud ``tau_max`` (log-uniform), shadows cast with
     probability ``shadow_p``, the skylight's share of the light they leave drawn uniform in
     ``shadow_sky`` and its wavelength exponent uniform in
-    ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`). ``strength`` scales
-    every sensor perturbation (0: none).
+    ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`), shadow labels only where
+    the ground visibly darkens (its mean drop over the bands at least ``shadow_min_drop``
+    reflectance; fainter shadow, e.g. over water, is :data:`UNANNOTATED`: neither clear nor
+    shadow to the loss), and the share of each
+    band's path reflectance a shadow leaves undarkened uniform in ``shadow_path`` (the
+    window's dark object, its 1st percentile per band, stands for the atmosphere's path
+    reflectance: in TOA reflectance a cloud shadow darkens the ground's share of the light,
+    not the light the air scatters above it; 0, the default, darkens the whole TOA
+    reflectance). ``strength`` scales every sensor perturbation (0: none).
     """
 
     zoom: tuple[float, float] = (0.7, 2.5)
@@ -74,6 +96,12 @@ class AugmentConfig:
     # Range of the skylight's wavelength exponent under rendered shadows (0: grey skylight,
     # every band darkened alike; 2-4: a clear sky's bluer light, the NIR darkened most).
     shadow_sky_exponent: tuple[float, float] = (0.0, 0.0)
+    # Range of the share of the window's dark object (per band: its path reflectance) that a
+    # rendered shadow leaves undarkened (0: the whole TOA reflectance darkens).
+    shadow_path: tuple[float, float] = (0.0, 0.0)
+    # Smallest mean drop of reflectance over the bands that labels a rendered shadow pixel
+    # shadow; fainter ones are UNANNOTATED (0: the light rule alone, every one labelled).
+    shadow_min_drop: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "zoom", tuple(float(v) for v in self.zoom))
@@ -82,6 +110,7 @@ class AugmentConfig:
         object.__setattr__(self, "shadow_sky", tuple(float(v) for v in self.shadow_sky))
         exps = tuple(float(v) for v in self.shadow_sky_exponent)
         object.__setattr__(self, "shadow_sky_exponent", exps)
+        object.__setattr__(self, "shadow_path", tuple(float(v) for v in self.shadow_path))
         ranges = {"zoom": self.zoom, "cloud_scale_px": self.cloud_scale_px, "tau_max": self.tau_max}
         bad = [
             f"{k} must be two positive numbers low <= high, got {list(v)}"
@@ -94,7 +123,7 @@ class AugmentConfig:
             for k in probs
             if not 0 <= getattr(self, k) <= 1
         ]
-        sds = ("gain_sd", "band_gain_sd", "offset_sd", "noise_max", "strength")
+        sds = ("gain_sd", "band_gain_sd", "offset_sd", "noise_max", "strength", "shadow_min_drop")
         bad += [f"{k} must be >= 0, got {getattr(self, k)}" for k in sds if getattr(self, k) < 0]
         if len(self.shadow_sky) != 2 or not 0 < self.shadow_sky[0] <= self.shadow_sky[1] < 1:
             bad.append(
@@ -103,6 +132,11 @@ class AugmentConfig:
         if len(exps) != 2 or not 0 <= exps[0] <= exps[1]:
             bad.append(
                 f"shadow_sky_exponent must be two numbers 0 <= low <= high, got {list(exps)}"
+            )
+        if len(self.shadow_path) != 2 or not 0 <= self.shadow_path[0] <= self.shadow_path[1] <= 1:
+            bad.append(
+                "shadow_path must be two numbers 0 <= low <= high <= 1, got "
+                f"{list(self.shadow_path)}"
             )
         if self.clear_p + self.overcast_p > 1:
             bad.append("clear_p + overcast_p must be <= 1")
@@ -189,6 +223,16 @@ def randomise_sensor(
     return out.astype(np.float32)
 
 
+def path_reflectance(x: np.ndarray, valid: np.ndarray) -> npt.NDArray[np.float32]:
+    """``(bands, 1, 1)``: each band's dark object in ``x`` ``(bands, h, w)`` (its 1st
+    percentile over the ``valid`` pixels; 0 without any), the stand-in for the reflectance the
+    atmosphere adds above the ground (dark-object subtraction's estimate)."""
+    if not valid.any():
+        return np.zeros((x.shape[0], 1, 1), np.float32)
+    dark = np.percentile(x[:, valid], 1.0, axis=1)
+    return np.asarray(dark, np.float32)[:, None, None]
+
+
 def _cover(rng: np.random.Generator, cfg: AugmentConfig) -> float:
     u = rng.random()
     if u < cfg.clear_p:
@@ -252,7 +296,13 @@ def add_clouds(
         # The label follows the light left at the reference wavelength; each band darkens by
         # its own share of skylight (bluer skylight: the NIR darkens most).
         shade_left = shadow_factor(shifted, sky, path)
-        ground *= shadow_factor(shifted, sky, path, wavelengths_nm, exponent)
+        light = shadow_factor(shifted, sky, path, wavelengths_nm, exponent)
+        lo, hi = cfg.shadow_path
+        if hi > 0:  # no draw when off: streams kept
+            above = path_reflectance(x, labels != NODATA) * float(rng.uniform(lo, hi))
+            ground = np.minimum(ground, above) + np.maximum(ground - above, 0.0) * light
+        else:
+            ground *= light
     t = tau[core]
     refl = cloud_reflectance(t)
     relief = top_shading(
@@ -272,5 +322,9 @@ def add_clouds(
     cloud = refl * relief * visible > LABEL_REFLECTANCE
     new = labels.copy()
     new[cloud & ~nodata] = CLOUD
-    new[(shade_left < SHADOW_LABEL_LIGHT) & ~cloud & ~nodata & (labels != CLOUD)] = SHADOW
+    shade = (shade_left < SHADOW_LABEL_LIGHT) & ~cloud & ~nodata & (labels != CLOUD)
+    new[shade] = SHADOW
+    if cfg.shadow_min_drop > 0:
+        faint = shade & (np.mean(x - ground, axis=0) < cfg.shadow_min_drop)
+        new[faint] = UNANNOTATED
     return out, new

@@ -90,9 +90,11 @@ class WeightedCrossEntropy(_ClassWeighted):
         check_prediction(y_pred, y_true)
         p = tf.clip_by_value(y_pred, CLIP_MIN, 1.0 - CLIP_MIN)
         y = tf.cast(y_true, p.dtype)
+        known = tf.cast(y >= 0.0, p.dtype)  # a negative target: an output this cell skips
+        y = y * known
         alpha = tf.constant(self.alpha, dtype=p.dtype)
         beta = tf.constant(self.beta, dtype=p.dtype)
-        terms = y * tf.math.log(p) + beta * (1.0 - y) * tf.math.log(1.0 - p)
+        terms = known * (y * tf.math.log(p) + beta * (1.0 - y) * tf.math.log(1.0 - p))
         per_cell = -tf.reduce_sum(alpha * terms, axis=-1)
         return tf.reduce_mean(per_cell, axis=[1, 2])
 

@@ -25,6 +25,7 @@ from cascade.errors import RecipeError
 from cascade.geometry import SceneGeometry
 from training.mix import (
     FINE_CLASSES,
+    UNANNOTATED,
     Image,
     MixConfig,
     WindowPool,
@@ -117,6 +118,12 @@ def _validation_windows(
     return np.stack(xs), np.stack(ys)
 
 
+def _skips_labels(recipe: Recipe) -> bool:
+    """Whether some window of the recipe can hold :data:`training.mix.UNANNOTATED` pixels."""
+    mix = _mix(recipe)
+    return any(s.shadow_labels != "complete" for s in (*mix.sources, mix.validation))
+
+
 def train_fine_mixed(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]:
     """Train the fine model on mixed windows; writes ``fine.final.weights.h5``."""
     import keras
@@ -157,7 +164,8 @@ def train_fine_mixed(recipe: Recipe, *, restart: bool = False) -> dict[str, Any]
     if cfg.init_weights:
         init, fingerprint = _init_weights(model, recipe, fingerprint, role="fine")
     loss: Any = keras.losses.BinaryCrossentropy()
-    if cfg.alpha is not None or cfg.beta is not None:
+    if cfg.alpha is not None or cfg.beta is not None or _skips_labels(recipe):
+        # The weighted form also skips unknown targets (keras' binary cross entropy does not).
         ones = (1.0,) * len(FINE_CLASSES)
         loss = WeightedCrossEntropy(cfg.alpha or ones, cfg.beta or ones)
     out = _fit(
@@ -272,8 +280,11 @@ def tune_threshold_mixed(recipe: Recipe) -> dict[str, Any]:
     shadow = FINE_CLASSES.index("shadow") if "shadow" in FINE_CLASSES else None
     if shadow is not None and prob.shape[1] > shadow and np.any(label == SHADOW):
         not_cloud = prob[:, 0] < float(best["threshold"])
-        # Shadow as the positive class (1 in pixel_metrics' terms), everything else 0.
-        shadow_truth = np.where(nodata, NODATA, (label == SHADOW).astype(np.uint8))
+        # Shadow as the positive class (1 in pixel_metrics' terms), everything else 0; pixels
+        # of images not annotated for shadow are left out, as No Data.
+        shadow_truth = np.where(
+            nodata | (label == UNANNOTATED), NODATA, (label == SHADOW).astype(np.uint8)
+        )
         s_best, s_sweep = _sweep(
             recipe,
             lambda t: ((prob[:, shadow] >= t) & not_cloud).astype(np.uint8),

@@ -19,6 +19,14 @@ recipe's band profile by :func:`to_profile`, which can also synthesise the two S
 Landsat lacks (see there).
 
 Targets have four channels, the fine model's classes: cloud, clear, No Data, cloud shadow.
+
+A labelled source whose labels mark shadow only in some images (the L8 Biome set: many scenes
+were labelled for cloud alone, so real shadows there carry the clear label) takes
+``shadow_labels = "where-annotated"``: an image whose labels hold cloud but no shadow is taken
+as not annotated for shadow, and its clear pixels become :data:`UNANNOTATED` (clear or shadow,
+unknown), which the loss leaves out of the clear and shadow outputs (targets -1) and the
+shadow threshold sweep leaves out of its pixels. The default, ``"complete"``, takes every
+label as it is. Rendered cloud shadows drawn over such pixels are labelled shadow as anywhere.
 """
 
 from __future__ import annotations
@@ -35,10 +43,19 @@ import numpy.typing as npt
 from cascade.bands import BandProfile, match_bands
 from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
 from cascade.errors import BandMismatchError, RecipeError
-from training.augment import AugmentConfig, add_clouds, randomise_sensor, sample_window
+from training.augment import (
+    UNANNOTATED,
+    AugmentConfig,
+    add_clouds,
+    randomise_sensor,
+    sample_window,
+)
 
 __all__ = [
     "FINE_CLASSES",
+    "IGNORE",
+    "SHADOW_LABELS",
+    "UNANNOTATED",
     "Image",
     "MixConfig",
     "MixSource",
@@ -47,6 +64,7 @@ __all__ = [
     "load_images",
     "normalise",
     "resolve_path",
+    "shadow_unannotated",
     "to_profile",
 ]
 
@@ -54,18 +72,23 @@ log = logging.getLogger(__name__)
 
 FINE_CLASSES = ("cloud", "clear", "nodata", "shadow")
 SOURCE_KINDS_OWN = ("biome", "backgrounds")
+# Target value of an output a pixel does not train (the loss leaves it out).
+IGNORE = -1.0
+SHADOW_LABELS = ("complete", "where-annotated")
 
 
 @dataclass(frozen=True)
 class MixSource:
     """One source of windows: ``kind``, ``path`` (where the kind needs one), ``weight`` (share
-    of windows), ``clouds`` (probability of a cloud layer added), reader ``options``."""
+    of windows), ``clouds`` (probability of a cloud layer added), reader ``options``,
+    ``shadow_labels`` (``"complete"`` or ``"where-annotated"``: see the module docstring)."""
 
     kind: str
     path: Path | None = None
     weight: float = 1.0
     clouds: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    shadow_labels: str = "complete"
 
     def __post_init__(self) -> None:
         if self.weight <= 0 or not 0 <= self.clouds <= 1:
@@ -75,15 +98,23 @@ class MixSource:
             )
         if self.kind != "backgrounds" and self.path is None:
             raise RecipeError(f"[mix] source {self.kind!r} needs a path")
+        if self.shadow_labels not in SHADOW_LABELS:
+            raise RecipeError(
+                f"[mix] source {self.kind!r}: shadow_labels must be one of "
+                f"{', '.join(repr(v) for v in SHADOW_LABELS)}; got {self.shadow_labels!r}"
+            )
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "path": None if self.path is None else str(self.path),
             "weight": self.weight,
             "clouds": self.clouds,
             **self.options,
         }
+        if self.shadow_labels != "complete":
+            out["shadow_labels"] = self.shadow_labels
+        return out
 
 
 @dataclass(frozen=True)
@@ -160,6 +191,7 @@ def _source(entry: Any, base: Path) -> MixSource:
         path=None if path is None else resolve_path(str(path), base),
         weight=float(e.pop("weight", 1.0)),
         clouds=float(e.pop("clouds", 0.0)),
+        shadow_labels=str(e.pop("shadow_labels", "complete")),
         options=e,
     )
 
@@ -167,7 +199,7 @@ def _source(entry: Any, base: Path) -> MixSource:
 @dataclass(frozen=True)
 class Image:
     """A training image in the recipe's bands: ``bands`` ``(n, h, w)`` reflectance, ``labels``
-    ``(h, w)`` uint8 (0 clear, 1 cloud, 2 shadow, 255 No Data)."""
+    ``(h, w)`` uint8 (0 clear, 1 cloud, 2 shadow, 3 :data:`UNANNOTATED`, 255 No Data)."""
 
     name: str
     bands: npt.NDArray[np.float32]
@@ -224,15 +256,31 @@ def load_images(source: MixSource, profile: BandProfile, rng: np.random.Generato
     for s in scenes:
         if s.mask is None:
             raise RecipeError(f"[mix] source {source.kind!r} image {s.name} has no labels")
-        out.append(Image(s.name, to_profile(s.bands, s.band_names, profile, rng), s.mask))
+        labels = s.mask
+        if source.shadow_labels == "where-annotated":
+            labels = shadow_unannotated(labels)
+        out.append(Image(s.name, to_profile(s.bands, s.band_names, profile, rng), labels))
     return out
 
 
+def shadow_unannotated(labels: np.ndarray) -> npt.NDArray[np.uint8]:
+    """``labels`` of an image that may not be annotated for shadow: where they hold cloud and
+    no shadow, clear becomes :data:`UNANNOTATED`; other labels are returned unchanged."""
+    if np.any(labels == SHADOW) or not np.any(labels == CLOUD):
+        return labels
+    return np.where(labels == CLEAR, UNANNOTATED, labels).astype(np.uint8)
+
+
 def fine_targets(labels: np.ndarray) -> npt.NDArray[np.float32]:
-    """``(h, w, 4)`` one-hot targets: cloud, clear, No Data, shadow."""
-    return np.stack(
+    """``(h, w, 4)`` one-hot targets: cloud, clear, No Data, shadow; an :data:`UNANNOTATED`
+    pixel has :data:`IGNORE` as its clear and shadow targets."""
+    out = np.stack(
         [labels == CLOUD, labels == CLEAR, labels == NODATA, labels == SHADOW], axis=-1
     ).astype(np.float32)
+    unknown = labels == UNANNOTATED
+    out[unknown, 1] = IGNORE
+    out[unknown, 3] = IGNORE
+    return out
 
 
 class WindowPool:
