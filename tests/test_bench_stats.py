@@ -130,7 +130,15 @@ def test_s2cloudless_wrapper_reproduces_the_shipped_mask() -> None:
 def test_shadow_scores_by_target() -> None:
     """Shadow rows score cloud, shadow and unusable ground by hand-counted confusion; the
     section pools them and a cloud-only method scores shadow recall 0."""
-    from benchmarks.shadow import shadow_rows, shadow_section, shadow_summaries, target_mask
+    from benchmarks.shadow import (
+        SHADOW_POOLED,
+        SHADOW_POOLED_ANNOTATED,
+        shadow_annotated,
+        shadow_rows,
+        shadow_section,
+        shadow_summaries,
+        target_mask,
+    )
 
     truth = np.array([[0, 1, 2, 2, 255], [0, 0, 2, 1, 1]], np.uint8)
     mine = np.array([[0, 1, 2, 0, 1], [2, 0, 2, 2, 1]], np.uint8)
@@ -154,9 +162,23 @@ def test_shadow_scores_by_target() -> None:
     # Unusable: mine misses (0,3) and calls (1,0) unusable; the rest agree.
     assert (got["rgbn", "unusable"]["fp"], got["rgbn", "unusable"]["fn"]) == (1, 1)
     assert got["s2cloudless", "shadow"]["recall"] == 0.0
+    # A Biome patch with cloud and no shadow label is not annotated for shadow: it is pooled
+    # in the issue's set, left out of the annotated one.
+    unannotated = {"group": "L8 Biome val", "case": "Biome x", "truth_shadow": cloud_only}
+    rows += shadow_rows(unannotated, {"rgbn/cascade": mine}, {"rgbn"})
+    assert [r["annotated"] for r in rows if r["case"] == "Biome x"] == [False] * 3
+    assert shadow_annotated(truth)
+    assert shadow_annotated(np.zeros((2, 2), np.uint8))
     summaries = shadow_summaries(rows)
     assert {s["target"] for s in summaries} == {"cloud", "shadow", "unusable"}
-    text = "\n".join(shadow_section({"shadow_summaries": summaries}))
+    pooled = {(s["group"], s["target"]): s for s in summaries if s["model"] == "rgbn"}
+    assert pooled[SHADOW_POOLED, "shadow"]["images"] == 2
+    assert pooled[SHADOW_POOLED_ANNOTATED, "shadow"]["images"] == 1
+    assert pooled[SHADOW_POOLED_ANNOTATED, "shadow"]["pooled"]["fp"] == 2
+    # against the cloud-only labels all four of mine's shadow pixels are false positives
+    assert pooled[SHADOW_POOLED, "shadow"]["pooled"]["fp"] == 2 + 4
+    only_annotated = [r for r in rows if r["case"] != "Biome x"]
+    text = "\n".join(shadow_section({"shadow_summaries": shadow_summaries(only_annotated)}))
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     row = next(line for line in text.splitlines() if line.replace("`", "").startswith("| rgbn"))
     cells = dict(zip(header.split("|"), row.split("|"), strict=True))
