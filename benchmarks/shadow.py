@@ -169,11 +169,11 @@ def shadow_section(r: dict[str, Any]) -> list[str]:
     if SHADOW_POOLED_ANNOTATED in images:
         out += [
             "",
-            f"The same, over {SHADOW_POOLED_ANNOTATED[4:]} only "
-            f"({images[SHADOW_POOLED_ANNOTATED]} images): Biome val patches with cloud and no "
-            "shadow label come from scenes labelled for cloud alone (their shadows carry the "
-            "clear label), so the table above counts every shadow found there as a false "
-            "positive.",
+            f"The same, pooled over the {images[SHADOW_POOLED_ANNOTATED]} images annotated for "
+            "shadow only (labels with shadow, or without cloud to cast one): Biome val patches "
+            "with cloud and no shadow label come from scenes labelled for cloud alone (their "
+            "shadows carry the clear label), so the table above counts every shadow found there "
+            "as a false positive.",
             "",
             _table(_HEADER, _section_rows(summaries, SHADOW_POOLED_ANNOTATED)),
         ]

@@ -344,11 +344,21 @@ def test_the_shadow_recipe_fine_tunes_with_weighted_outputs(tmp_path: Path) -> N
 
     from cascade.models import build_fine_model
     from training.cross_entropy import WeightedCrossEntropy
-    from training.fine_mix import normalization, train_fine_mixed, tune_threshold_mixed
+    from training.fine_mix import (
+        normalization,
+        train_fine_mixed,
+        tune_threshold_mixed,
+        validation_images,
+    )
+    from training.mix import UNANNOTATED
 
     recipe = load_recipe(Path(__file__).parents[1] / "training" / "recipes" / "rgbn-shadow.toml")
     f = recipe.fine
     assert (f.alpha, f.beta) == ((1.0, 1.0, 1.0, 4.0), (1.0, 1.0, 1.0, 0.25))
+    # Biome's patches labelled for cloud alone train no shadow, in training and validation.
+    assert recipe.mix is not None
+    biome = [s for s in (*recipe.mix.sources, recipe.mix.validation) if s.kind == "biome"]
+    assert [s.shadow_labels for s in biome] == ["where-annotated"] * 2
     base = tmp_path / "base"
     base.mkdir()
     stats = {"mean": [0.3, 0.28, 0.28, 0.33], "std": [0.3, 0.29, 0.31, 0.31]}
@@ -378,6 +388,12 @@ def test_the_shadow_recipe_fine_tunes_with_weighted_outputs(tmp_path: Path) -> N
     tuned = tune_threshold_mixed(short)
     assert 0.0 < tuned["shadow_threshold"] < 1.0
     assert tuned["shadow_best"]["threshold"] == tuned["shadow_threshold"]
+    # The cloud sweep scores every labelled val pixel; the shadow sweep leaves out the clear
+    # pixels of the val patches with cloud and no shadow label.
+    images = validation_images(short)
+    unknown = sum(int((im.labels == UNANNOTATED).sum()) for im in images)
+    assert unknown > 0
+    assert tuned["best"]["n_valid"] - tuned["shadow_best"]["n_valid"] == unknown
     # Eq. 2 per output: alpha 4 and beta 0.25 weigh a missed shadow 4 times a false one.
     loss = WeightedCrossEntropy(f.alpha, f.beta)
     y = np.zeros((1, 1, 1, 4), np.float32)
