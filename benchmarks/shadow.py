@@ -25,13 +25,13 @@ import numpy as np
 from benchmarks.report_format import _METHOD, _table
 from benchmarks.stats import scores, summarize
 from cascade.classes import CLEAR, CLOUD, NODATA, SHADOW
+from training.mix import annotated_for_shadow
 
 __all__ = [
     "SHADOW_GROUPS",
     "SHADOW_POOLED",
     "SHADOW_POOLED_ANNOTATED",
     "TARGETS",
-    "shadow_annotated",
     "shadow_rows",
     "shadow_section",
     "shadow_summaries",
@@ -53,18 +53,13 @@ def target_mask(mask: np.ndarray, target: str) -> np.ndarray:
     return out
 
 
-def shadow_annotated(truth: np.ndarray) -> bool:
-    """Whether labels are annotated for shadow: they hold shadow, or no cloud to cast one."""
-    return bool(np.any(truth == SHADOW) or not np.any(truth == CLOUD))
-
-
 def shadow_rows(
     case: dict[str, Any], masks: dict[str, np.ndarray], pair_models: set[str]
 ) -> list[dict[str, Any]]:
     """Rows of every mask of a case (``masks``: ``"pair/router"`` or a peer's name) against its
     shadow labels (``case["truth_shadow"]``), one per target."""
     truth = case["truth_shadow"]
-    annotated = shadow_annotated(truth)
+    annotated = annotated_for_shadow(truth)
     rows = []
     for key, mask in masks.items():
         model, _, router = key.partition("/")

@@ -133,12 +133,12 @@ def test_shadow_scores_by_target() -> None:
     from benchmarks.shadow import (
         SHADOW_POOLED,
         SHADOW_POOLED_ANNOTATED,
-        shadow_annotated,
         shadow_rows,
         shadow_section,
         shadow_summaries,
         target_mask,
     )
+    from training.mix import annotated_for_shadow
 
     truth = np.array([[0, 1, 2, 2, 255], [0, 0, 2, 1, 1]], np.uint8)
     mine = np.array([[0, 1, 2, 0, 1], [2, 0, 2, 2, 1]], np.uint8)
@@ -167,8 +167,8 @@ def test_shadow_scores_by_target() -> None:
     unannotated = {"group": "L8 Biome val", "case": "Biome x", "truth_shadow": cloud_only}
     rows += shadow_rows(unannotated, {"rgbn/cascade": mine}, {"rgbn"})
     assert [r["annotated"] for r in rows if r["case"] == "Biome x"] == [False] * 3
-    assert shadow_annotated(truth)
-    assert shadow_annotated(np.zeros((2, 2), np.uint8))
+    assert annotated_for_shadow(truth)
+    assert annotated_for_shadow(np.zeros((2, 2), np.uint8))
     summaries = shadow_summaries(rows)
     assert {s["target"] for s in summaries} == {"cloud", "shadow", "unusable"}
     pooled = {(s["group"], s["target"]): s for s in summaries if s["model"] == "rgbn"}

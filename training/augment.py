@@ -65,15 +65,15 @@ class AugmentConfig:
     optical thickness of the deepest cloud ``tau_max`` (log-uniform), shadows cast with
     probability ``shadow_p``, the skylight's share of the light they leave drawn uniform in
     ``shadow_sky`` and its wavelength exponent uniform in
-    ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`), shadow labels only where
-    the ground visibly darkens (its mean drop over the bands at least ``shadow_min_drop``
-    reflectance; fainter shadow, e.g. over water, is :data:`UNANNOTATED`: neither clear nor
-    shadow to the loss), and the share of each
-    band's path reflectance a shadow leaves undarkened uniform in ``shadow_path`` (the
-    window's dark object, its 1st percentile per band, stands for the atmosphere's path
-    reflectance: in TOA reflectance a cloud shadow darkens the ground's share of the light,
-    not the light the air scatters above it; 0, the default, darkens the whole TOA
-    reflectance). ``strength`` scales every sensor perturbation (0: none).
+    ``shadow_sky_exponent`` (see :func:`training.render.shadow_factor`), the share of each
+    band's path reflectance a shadow leaves undarkened uniform in ``shadow_path`` (the window's
+    dark object, its 1st percentile per band, stands for the atmosphere's path reflectance: in
+    TOA reflectance a cloud shadow darkens the ground's share of the light, not the light the
+    air scatters above it; 0, the default, darkens the whole TOA reflectance), and shadow
+    labels only where the ground visibly darkens (its mean drop over the bands at least
+    ``shadow_min_drop`` reflectance; fainter shadow, e.g. over water, is :data:`UNANNOTATED`:
+    neither clear nor shadow to the loss). ``strength`` scales every sensor perturbation (0:
+    none).
     """
 
     zoom: tuple[float, float] = (0.7, 2.5)

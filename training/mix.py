@@ -60,6 +60,7 @@ __all__ = [
     "MixConfig",
     "MixSource",
     "WindowPool",
+    "annotated_for_shadow",
     "fine_targets",
     "load_images",
     "normalise",
@@ -263,10 +264,16 @@ def load_images(source: MixSource, profile: BandProfile, rng: np.random.Generato
     return out
 
 
+def annotated_for_shadow(labels: np.ndarray) -> bool:
+    """Whether an image's labels can be taken as annotated for shadow: they hold shadow, or no
+    cloud to cast one."""
+    return bool(np.any(labels == SHADOW) or not np.any(labels == CLOUD))
+
+
 def shadow_unannotated(labels: np.ndarray) -> npt.NDArray[np.uint8]:
     """``labels`` of an image that may not be annotated for shadow: where they hold cloud and
     no shadow, clear becomes :data:`UNANNOTATED`; other labels are returned unchanged."""
-    if np.any(labels == SHADOW) or not np.any(labels == CLOUD):
+    if annotated_for_shadow(labels):
         return labels
     return np.where(labels == CLEAR, UNANNOTATED, labels).astype(np.uint8)
 
