@@ -196,6 +196,53 @@ def test_resumed_batch_skips_finished_scenes(
         assert json.loads(ds.tags()["config"])["threshold"] == 0.3
 
 
+def test_usable_masks_written_and_made_from_existing_masks(
+    first_batch: BatchReport,
+    cluster: Any,
+    model_pair: Path,
+    scenes: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """--valid: a finished batch rerun with it gets each usable mask from the mask on disk
+    (no model run, masks untouched), then skips; a new scene gets both from one model run."""
+    from cascade.engine.decide import usable_mask
+    from cascade.engine.provenance import USABLE_CLASSES
+
+    out = tmp_path / "out"
+    shutil.copytree(first_batch.out_dir, out)
+    good = [str(scenes[f"scene_{i}"]) for i in range(2)]
+    masks_before = {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.*")}
+    made = run_batch(good, out, model_pair, config=CONFIG, scheduler=cluster, valid=True)
+    assert [(s.status, s.patches_run) for s in made.scenes] == [("ok", None)] * 2
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.*")} == masks_before
+    for s in made.scenes:
+        assert s.valid == str(out / f"{s.name}_valid.tif")
+        with rasterio.open(s.output) as m, rasterio.open(s.valid) as v:
+            np.testing.assert_array_equal(v.read(1), usable_mask(m.read(1)))
+            assert v.tags() == m.tags() | {"classes": USABLE_CLASSES}
+            assert (v.crs, v.transform, v.nodata) == (m.crs, m.transform, 255)
+    again = run_batch(good, out, model_pair, config=CONFIG, scheduler=cluster, valid=True)
+    assert [s.status for s in again.scenes] == ["skipped"] * 2
+    # A usable mask from another run is left alone, as a mask would be.
+    other = EngineConfig(router="all", batch_size=4, threshold=0.3)
+    (out / "scene_1_valid.tif").unlink()
+    redone = run_batch(
+        good[1:], out, model_pair, config=other, scheduler=cluster, valid=True, overwrite=True
+    )
+    assert (redone.scenes[0].status, redone.scenes[0].patches_run) == ("ok", 4)
+    shutil.copy(out / "scene_1_valid.tif", out / "scene_0_valid.tif")
+    differs = run_batch(good[:1], out, model_pair, config=CONFIG, scheduler=cluster, valid=True)
+    assert differs.scenes[0].status == "exists-differs"
+    error = differs.scenes[0].error or ""
+    assert "scene_0_valid.tif exists and differs from this run in inputs, config" in error
+    # A scene never masked: mask and usable mask from one run.
+    fresh = tmp_path / "fresh"
+    new = run_batch(good[:1], fresh, model_pair, config=CONFIG, scheduler=cluster, valid=True)
+    assert (new.scenes[0].status, new.scenes[0].patches_run) == ("ok", 4)
+    with rasterio.open(fresh / "scene_0_mask.tif") as m, rasterio.open(new.scenes[0].valid) as v:
+        np.testing.assert_array_equal(v.read(1), usable_mask(m.read(1)))
+
+
 def test_resumed_batch_sees_a_changed_resampling(
     first_batch: BatchReport,
     cluster: Any,
@@ -308,6 +355,11 @@ def test_cli_on_a_running_scheduler(
     res = CliRunner().invoke(main, [*args[:2], *args[3:]])  # scene_2 alone: done already
     assert res.exit_code == 0, res.output
     assert "1 scene: 0 ok, 1 skipped" in res.output
+    assert not (tmp_path / "scene_2_valid.tif").exists()
+    res = CliRunner().invoke(main, [*args[:2], *args[3:], "--valid"])
+    assert res.exit_code == 0, res.output
+    assert "1 scene: 1 ok, 0 skipped" in res.output
+    assert (tmp_path / "scene_2_valid.tif").is_file()
 
 
 # Last: the worker that is killed comes back without the model loaded, which costs time.

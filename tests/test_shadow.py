@@ -11,9 +11,9 @@ import pytest
 import rasterio
 
 from cascade import CLEAR, CLOUD, NODATA, SHADOW, SceneGeometry
-from cascade.engine import EngineConfig, mask_array, mask_scene
+from cascade.engine import EngineConfig, mask_array, mask_scene, write_usable
 from cascade.engine.decide import mask_from_classes, usable_mask
-from cascade.errors import ConfigError
+from cascade.errors import ConfigError, InputError, OutputExistsError
 from cascade.kernels import pool_labels
 from tests import fakes
 from tests.rasters import write_scene_tif
@@ -150,6 +150,17 @@ def test_mask_scene_writes_shadow_valid_and_two_probability_bands(shadowed, tmp_
         assert ds.descriptions == ("cloud_probability", "shadow_probability")
         shade = ds.read(2)
         assert (shade[truth == SHADOW] == np.float32(0.9)).all()
+    # The same usable mask made afterwards from the mask file alone (`cascade batch --valid`
+    # on masks that exist); a file that is not a cascade mask is refused, naming it.
+    write_usable(out, tmp_path / "later.tif")
+    with rasterio.open(tmp_path / "valid.tif") as a, rasterio.open(tmp_path / "later.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+        assert (a.tags(), a.crs, a.transform, a.nodata) == (b.tags(), b.crs, b.transform, b.nodata)
+    with pytest.raises(OutputExistsError, match=r"later\.tif already exists"):
+        write_usable(out, tmp_path / "later.tif")
+    with pytest.raises(InputError, match=r"valid\.tif is not a cloud-cascade mask"):
+        write_usable(tmp_path / "valid.tif", tmp_path / "twice.tif")
+    assert not (tmp_path / "twice.tif").exists()
 
 
 def test_cli_writes_shadow_and_the_usable_mask_with_the_shipped_rgbn_pair(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """Planning a batch: inputs (files, globs, folders, lists) to scenes and their outputs.
 
 Runs on the client before any work: the inputs are expanded to scenes, each scene gets
-``<out-dir>/<name>_mask.tif`` and its report ``<name>_mask.json``, and two scenes with one
-output name are an error.
+``<out-dir>/<name>_mask.tif`` and its report ``<name>_mask.json`` (and, when asked for, its
+usable-ground mask ``<name>_valid.tif``), and two scenes with one output name are an error.
 """
 
 from __future__ import annotations
@@ -17,10 +17,19 @@ from cascade.errors import BatchError
 from cascade.io.names import band_files_in, has_band_token, is_raster_name
 from cascade.io.products import is_product, product_name
 
-__all__ = ["MASK_SUFFIX", "REPORT_SUFFIX", "SceneJob", "expand_inputs", "plan_scenes", "scene_name"]
+__all__ = [
+    "MASK_SUFFIX",
+    "REPORT_SUFFIX",
+    "VALID_SUFFIX",
+    "SceneJob",
+    "expand_inputs",
+    "plan_scenes",
+    "scene_name",
+]
 
 MASK_SUFFIX = "_mask.tif"
 REPORT_SUFFIX = "_mask.json"
+VALID_SUFFIX = "_valid.tif"
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -148,16 +157,26 @@ def scene_name(path: Path) -> str:
 
 @dataclass(frozen=True)
 class SceneJob:
-    """One scene of a batch: where it is read from and written to (absolute paths)."""
+    """One scene of a batch: where it is read from and written to (absolute paths);
+    ``valid``: its usable-ground mask, None when the batch writes none."""
 
     name: str
     input: str
     output: str
     report: str
+    valid: str | None = None
+
+    @property
+    def outputs(self) -> list[str]:
+        """Every file the scene writes."""
+        return [self.output, self.report] + ([self.valid] if self.valid else [])
 
 
-def plan_scenes(inputs: str | Path | Sequence[str | Path], out_dir: str | Path) -> list[SceneJob]:
-    """Expand ``inputs`` (see :func:`expand_inputs`) into jobs writing to ``out_dir``.
+def plan_scenes(
+    inputs: str | Path | Sequence[str | Path], out_dir: str | Path, *, valid: bool = False
+) -> list[SceneJob]:
+    """Expand ``inputs`` (see :func:`expand_inputs`) into jobs writing to ``out_dir`` (with
+    ``valid``, each a usable-ground mask too).
 
     Raises :class:`BatchError` when two scenes would get the same output name (compared
     case-insensitively, as some file systems do) or a scene's output is another scene's input.
@@ -172,6 +191,7 @@ def plan_scenes(inputs: str | Path | Sequence[str | Path], out_dir: str | Path) 
             input=str(path),
             output=str(out / f"{name}{MASK_SUFFIX}"),
             report=str(out / f"{name}{REPORT_SUFFIX}"),
+            valid=str(out / f"{name}{VALID_SUFFIX}") if valid else None,
         )
         other = by_name.get(name.casefold())
         if other is not None:
@@ -182,7 +202,7 @@ def plan_scenes(inputs: str | Path | Sequence[str | Path], out_dir: str | Path) 
             )
         by_name[name.casefold()] = job
         jobs.append(job)
-    outputs = {Path(j.output): j for j in jobs} | {Path(j.report): j for j in jobs}
+    outputs = {Path(o): j for j in jobs for o in j.outputs}
     for j in jobs:
         if Path(j.input) in outputs:
             raise BatchError(

@@ -5,7 +5,8 @@
 
 1. **Plan** (on the client, before any work): the inputs (files, globs, folders of band files,
    ``@list.txt`` files) are expanded to scenes, each scene gets ``<out-dir>/<name>_mask.tif``
-   and its report ``<name>_mask.json``, and two scenes with one output name are an error.
+   and its report ``<name>_mask.json`` (with ``valid``, its usable-ground mask
+   ``<name>_valid.tif`` too), and two scenes with one output name are an error.
    The model pair folder is checked (sidecars, weights' SHA-256) once.
 2. **Run**: every scene is one Dask task. By default the cluster is an in-process
    ``LocalCluster`` sized to the machine (:func:`local_cluster`); ``scheduler=`` sends the
@@ -18,7 +19,8 @@
    (``inputs``, ``model``, ``config``, from :mod:`cascade.engine.provenance`) match this
    scene, model and configuration (the resampling of band files included) is *skipped*; one
    that differs is left alone and reported ``exists-differs`` unless ``overwrite``. Nothing
-   that exists is replaced without it.
+   that exists is replaced without it. A usable-ground mask is checked alike; one that is
+   missing beside a matching mask is made from that mask, without running the models.
 4. **Failures**: a scene that raises is reported ``failed`` with its error, and the batch
    goes on. A worker process that dies mid-scene (killed, out of memory) leaves no partial
    output, because the engine writes every file to a temporary name and renames it when
@@ -341,6 +343,7 @@ def run_batch(
     progress: Callable[[SceneResult, int, int], None] | None = None,
     fine_progress: Callable[[str, int, int], None] | None = None,
     report: str | Path | None = None,
+    valid: bool = False,
 ) -> BatchReport:
     """Mask every scene of ``inputs`` into ``out_dir`` on a Dask cluster (see the module doc).
 
@@ -352,6 +355,8 @@ def run_batch(
     ``retries``: how many more times a scene is submitted after a worker died running it.
     ``progress(result, done, total)`` is called after each scene, ``fine_progress(scene,
     done, total)`` with the fine patches of running scenes (about once a second each).
+    ``valid``: also write each scene's usable-ground mask ``NAME_valid.tif`` (made from the
+    mask on disk, no model run, for a scene whose matching mask exists).
     The report is written to ``report`` (default ``out_dir/batch-report.json``). Raises
     :class:`BatchError` before any work for bad inputs, clashing names or an unusable model;
     scenes that fail do not raise, see :attr:`BatchReport.ok`.
@@ -359,12 +364,12 @@ def run_batch(
     if retries < 0:
         raise BatchError(f"retries must be >= 0, got {retries}")
     config = config or EngineConfig()
-    jobs = plan_scenes(inputs, out_dir)
+    jobs = plan_scenes(inputs, out_dir, valid=valid)
     report_path = Path(report) if report is not None else Path(out_dir) / REPORT_NAME
     _check_paths(jobs, report_path)
     ref = ModelRef.from_folder(resolve_model_dir(model, jobs[0].input if jobs else None))
     out = _output_folder(out_dir)
-    targets = {Path(j.output).name for j in jobs} | {Path(j.report).name for j in jobs}
+    targets = {Path(o).name for j in jobs for o in j.outputs}
     for line in remove_temporaries(out, targets):
         log.info("%s (an earlier, interrupted batch)", line)
 
@@ -414,6 +419,8 @@ def _check_paths(jobs: Sequence[SceneJob], report: Path) -> None:
     for j in jobs:
         outputs[f"mask of {j.name}"] = j.output
         outputs[f"report of {j.name}"] = j.report
+        if j.valid is not None:
+            outputs[f"usable mask of {j.name}"] = j.valid
     try:
         check_distinct(outputs, [p for j in jobs for p in scene_inputs(j.input)])
     except CascadeError as exc:

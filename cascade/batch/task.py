@@ -4,7 +4,9 @@ What travels to a worker is the scene's paths, a :class:`ModelRef` (the model fo
 and its sidecars' SHA-256) and the engine configuration; each worker process loads the model
 pair once and reuses it (:func:`worker_model`). A task first looks at its output: one whose
 provenance tags match this run is *skipped*, one that differs is left alone and reported
-``exists-differs`` unless ``overwrite``; every exception becomes a ``failed`` result.
+``exists-differs`` unless ``overwrite``; every exception becomes a ``failed`` result. A
+usable-ground mask asked for is checked alike; when only it is missing, it is made from the
+matching mask (no model run).
 """
 
 from __future__ import annotations
@@ -154,7 +156,8 @@ def worker_model(ref: ModelRef, batch_size: int) -> tuple[CascadeModel, float]:
 class SceneResult:
     """What happened to one scene.
 
-    ``status``: ``ok`` (masked now), ``skipped`` (a matching output existed),
+    ``status``: ``ok`` (masked now, or a usable-ground mask made now from a matching mask
+    that existed: then ``patches_run`` is None), ``skipped`` (a matching output existed),
     ``exists-differs`` (an output made from other inputs, model or configuration exists and
     was left alone), ``failed`` (``error`` says why). ``seconds``: the task's wall time on
     the worker; ``patches_run`` and ``cells``: the engine's fine patches and grid cells;
@@ -167,6 +170,7 @@ class SceneResult:
     output: str
     report: str
     status: SceneStatus
+    valid: str | None = None
     seconds: float = 0.0
     patches_run: int | None = None
     cells: int | None = None
@@ -178,7 +182,7 @@ class SceneResult:
     @classmethod
     def of(cls, job: SceneJob, status: SceneStatus, **fields: Any) -> SceneResult:
         """The result of ``job`` with ``status`` (``fields``: seconds, worker, error, ...)."""
-        return cls(job.name, job.input, job.output, job.report, status, **fields)
+        return cls(job.name, job.input, job.output, job.report, status, job.valid, **fields)
 
     @classmethod
     def failed(cls, job: SceneJob, error: str, **fields: Any) -> SceneResult:
@@ -200,19 +204,18 @@ def expected_tags(
     return provenance.identity_tags(scene_inputs(job.input), ref.description, record)
 
 
-def _output_differences(
-    job: SceneJob, ref: ModelRef, config: EngineConfig, resampling: str
-) -> list[str] | None:
-    """None when there is no output; else what differs from this run (empty: it matches)."""
+def _output_differences(path: str, expected: dict[str, Any]) -> list[str] | None:
+    """None when there is no raster at ``path``; else what differs from this run's
+    ``expected`` identity tags (empty: it matches)."""
     from cascade.io.raster import read_tags
 
-    if not Path(job.output).exists():
+    if not Path(path).exists():
         return None
     try:
-        tags = read_tags(job.output)
+        tags = read_tags(path)
     except CascadeError as exc:
         return [f"unreadable ({exc})"]
-    return provenance.identity_differences(tags, expected_tags(job, ref, config, resampling))
+    return provenance.identity_differences(tags, expected)
 
 
 def remove_temporaries(folder: Path, targets: set[str]) -> list[str]:
@@ -229,13 +232,28 @@ def remove_temporaries(folder: Path, targets: set[str]) -> list[str]:
 
 def _resume(
     job: SceneJob, ref: ModelRef, config: EngineConfig, overwrite: bool, resampling: str
-) -> tuple[list[str] | None, bool, SceneResult | None]:
-    """``(differences, report exists, result)``: a result when the scene needs no work."""
-    differs = _output_differences(job, ref, config, resampling)
+) -> tuple[list[str] | None, bool, SceneResult | None, bool]:
+    """``(differences, stale outputs, result, make usable)``: a result when the scene needs
+    no model run; ``make usable``: only the usable-ground mask is to be made, from the mask."""
+    expected = expected_tags(job, ref, config, resampling)
+    differs = _output_differences(job.output, expected)
+    valid_differs = None if job.valid is None else _output_differences(job.valid, expected)
     report_exists = Path(job.report).exists()
+    # Outputs of this scene left without a matching mask: the batch's own unfinished work.
+    stale = report_exists or valid_differs is not None
     done = None
     if differs == [] and report_exists and not overwrite:
-        done = SceneResult.of(job, "skipped")
+        if job.valid is None or valid_differs == []:
+            done = SceneResult.of(job, "skipped")
+        elif valid_differs is None:
+            return differs, stale, None, True
+        else:
+            done = SceneResult.of(
+                job,
+                "exists-differs",
+                error=f"{job.valid} exists and differs from this run in "
+                f"{', '.join(valid_differs)}; left as it is (pass --overwrite to replace it)",
+            )
     elif differs and not overwrite:
         done = SceneResult.of(
             job,
@@ -243,7 +261,7 @@ def _resume(
             error=f"{job.output} exists and differs from this run in "
             f"{', '.join(differs)}; left as it is (pass --overwrite to replace it)",
         )
-    return differs, report_exists, done
+    return differs, stale, done, False
 
 
 def mask_task(
@@ -256,19 +274,23 @@ def mask_task(
     progress_topic: str | None,
 ) -> SceneResult:
     """Mask one scene on a worker; every exception becomes a ``failed`` result."""
-    from cascade.engine import mask_scene
+    from cascade.engine import mask_scene, write_usable
 
     t0 = time.perf_counter()
     worker = worker_name()
     try:
         if attempt > 1:  # an earlier attempt may have died while writing
-            names = {Path(job.output).name, Path(job.report).name}
+            names = {Path(p).name for p in job.outputs}
             for line in remove_temporaries(Path(job.output).parent, names):
                 log.info("%s: %s (a worker that died)", job.name, line)
-        differs, report_exists, done = _resume(job, ref, config, overwrite, resampling)
+        differs, stale, done, make_usable = _resume(job, ref, config, overwrite, resampling)
         if done is not None:
             seconds = round(time.perf_counter() - t0, 3)
             return dataclasses.replace(done, worker=worker, seconds=seconds)
+        if make_usable and job.valid is not None:
+            write_usable(job.output, job.valid)
+            seconds = round(time.perf_counter() - t0, 3)
+            return SceneResult.of(job, "ok", seconds=seconds, worker=worker)
         model, load_s = worker_model(ref, config.batch_size)
         result = mask_scene(
             job.input,
@@ -276,9 +298,10 @@ def mask_task(
             model,
             config=config,
             report=job.report,
+            valid=job.valid,
             # A matching mask without its report is this batch's own unfinished work; a
-            # report without its mask is stale: both are replaced.
-            overwrite=overwrite or differs == [] or report_exists,
+            # report or usable mask without a matching mask is stale: all are replaced.
+            overwrite=overwrite or differs == [] or stale,
             resampling=resampling,
             progress=progress_sender(job.name, progress_topic),
         )

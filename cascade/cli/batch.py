@@ -65,6 +65,12 @@ __all__ = ["batch_command"]
 @options.RESAMPLING
 @options.COARSE_FROM
 @click.option(
+    "--valid",
+    is_flag=True,
+    help="Also write NAME_valid.tif, the usable-ground mask: 1 usable (clear), 0 unusable "
+    "(cloud or cloud shadow), 255 no data. A scene whose mask exists gets it from that mask.",
+)
+@click.option(
     "--overwrite",
     is_flag=True,
     help="Redo scenes whose outputs exist, also those made from other inputs, model or settings.",
@@ -82,6 +88,7 @@ def batch_command(
     threads_per_worker: int | None,
     retries: int,
     resampling: str,
+    valid: bool,
     overwrite: bool,
     verbose: int,
     quiet: bool,
@@ -91,10 +98,10 @@ def batch_command(
 
     INPUTS are raster files, folders of band files (one scene each), globs ('scenes/*.tif',
     quoted) and text files listing them one per line (@scenes.txt or scenes.txt). Scene NAME
-    gets NAME_mask.tif and NAME_mask.json. Masks that exist and were made from the same
-    inputs, model and settings are skipped; others are left alone unless --overwrite. A table
-    of the scenes goes to stdout and everything to OUT_DIR/batch-report.json. Exit code 1 when
-    a scene failed or exists with other settings.
+    gets NAME_mask.tif and NAME_mask.json (and NAME_valid.tif with --valid). Masks that exist
+    and were made from the same inputs, model and settings are skipped; others are left alone
+    unless --overwrite. A table of the scenes goes to stdout and everything to
+    OUT_DIR/batch-report.json. Exit code 1 when a scene failed or exists with other settings.
     """
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -106,7 +113,8 @@ def batch_command(
     set_dask_log_level(logging.ERROR if quiet else logging.INFO if verbose > 1 else logging.WARNING)
     batch_log = logging.getLogger("cascade.batch")
     config = options.engine_config(**engine)
-    n_scenes = len(plan_scenes(inputs, out_dir))  # fails here, before any cluster starts
+    # Bad inputs fail here, before any cluster starts.
+    n_scenes = len(plan_scenes(inputs, out_dir, valid=valid))
 
     bar = tqdm(total=n_scenes, unit="scene", desc="batch", file=sys.stderr, disable=quiet)
     failed = 0
@@ -134,6 +142,7 @@ def batch_command(
                 overwrite=overwrite,
                 retries=retries,
                 resampling=resampling,
+                valid=valid,
                 progress=progress,
                 fine_progress=fine_progress if verbose and not quiet else None,
             )

@@ -9,7 +9,7 @@
 """
 
 from cascade.engine.config import EngineConfig
-from cascade.engine.run import CascadeResult, mask_array, mask_scene, run_cascade
+from cascade.engine.run import CascadeResult, mask_array, mask_scene, run_cascade, write_usable
 from cascade.engine.source import ArraySource, SceneSource
 from cascade.engine.stages import coarse_input
 from cascade.models.predictor import CascadeModel, load_cascade_model
@@ -25,4 +25,5 @@ __all__ = [
     "mask_array",
     "mask_scene",
     "run_cascade",
+    "write_usable",
 ]
