@@ -86,7 +86,9 @@ def mask(inputs: Path, out: Path, *extra: str) -> tuple[np.ndarray, np.ndarray, 
 def assert_same_run(product: tuple, stack: tuple, model: str) -> None:
     (m1, p1, prof1, rep1, _), (m2, p2, prof2, rep2, _) = product, stack
     np.testing.assert_array_equal(m1, m2)
-    np.testing.assert_allclose(p1, p2, rtol=0, atol=1e-6, equal_nan=True)
+    # TensorFlow's float32 sums may differ in the last bits between two runs under load
+    # (seen: one pixel of 246,016 off by 1.2e-6 with the suite on both cores).
+    np.testing.assert_allclose(p1, p2, rtol=0, atol=1e-5, equal_nan=True)
     assert prof1["crs"] == prof2["crs"]
     assert prof1["transform"] == prof2["transform"]
     assert rep1["model"]["name"] == rep2["model"]["name"] == model
