@@ -214,6 +214,7 @@ def test_usable_masks_written_and_made_from_existing_masks(
     masks_before = {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.*")}
     made = run_batch(good, out, model_pair, config=CONFIG, scheduler=cluster, valid=True)
     assert [(s.status, s.patches_run) for s in made.scenes] == [("ok", None)] * 2
+    assert (made.totals["ok"], made.totals["scenes_per_hour"]) == (2, 0)  # no scene masked
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.*")} == masks_before
     for s in made.scenes:
         assert s.valid == str(out / f"{s.name}_valid.tif")

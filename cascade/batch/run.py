@@ -113,7 +113,8 @@ class BatchReport:
 
     @property
     def totals(self) -> dict[str, Any]:
-        done = self.count("ok")
+        # Scenes the models ran on: a usable mask made from a mask on disk is not one.
+        done = sum(1 for s in self.scenes if s.status == "ok" and s.patches_run is not None)
         return {
             "scenes": len(self.scenes),
             **{status.replace("-", "_"): self.count(status) for status in STATUSES},
