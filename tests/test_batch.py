@@ -101,6 +101,14 @@ def first_batch(
     )
 
 
+@pytest.fixture
+def finished(first_batch: BatchReport, tmp_path: Path) -> Path:
+    """A copy of the first batch's output folder (copy2 keeps the mtimes)."""
+    out = tmp_path / "out"
+    shutil.copytree(first_batch.out_dir, out)
+    return out
+
+
 def by_name(report: BatchReport) -> dict[str, Any]:
     return {s.name: s for s in report.scenes}
 
@@ -163,14 +171,12 @@ def test_bad_scenes_are_reported_and_the_others_complete(first_batch: BatchRepor
 
 
 def test_resumed_batch_skips_finished_scenes(
-    first_batch: BatchReport,
+    finished: Path,
     cluster: Any,
     model_pair: Path,
     scenes: dict[str, Path],
-    tmp_path: Path,
 ) -> None:
-    out = tmp_path / "out"
-    shutil.copytree(first_batch.out_dir, out)  # copy2 keeps the mtimes
+    out = finished
     good = [scenes[f"scene_{i}"] for i in range(3)]
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     again = run_batch([str(p) for p in good], out, model_pair, config=CONFIG, scheduler=cluster)
@@ -197,7 +203,7 @@ def test_resumed_batch_skips_finished_scenes(
 
 
 def test_usable_masks_written_and_made_from_existing_masks(
-    first_batch: BatchReport,
+    finished: Path,
     cluster: Any,
     model_pair: Path,
     scenes: dict[str, Path],
@@ -208,8 +214,7 @@ def test_usable_masks_written_and_made_from_existing_masks(
     from cascade.engine.decide import usable_mask
     from cascade.engine.provenance import USABLE_CLASSES
 
-    out = tmp_path / "out"
-    shutil.copytree(first_batch.out_dir, out)
+    out = finished
     good = [str(scenes[f"scene_{i}"]) for i in range(2)]
     masks_before = {p.name: p.stat().st_mtime_ns for p in out.glob("*_mask.*")}
     made = run_batch(good, out, model_pair, config=CONFIG, scheduler=cluster, valid=True)
@@ -245,15 +250,13 @@ def test_usable_masks_written_and_made_from_existing_masks(
 
 
 def test_resumed_batch_sees_a_changed_resampling(
-    first_batch: BatchReport,
+    finished: Path,
     cluster: Any,
     model_pair: Path,
     scenes: dict[str, Path],
-    tmp_path: Path,
 ) -> None:
     """--resampling is part of a mask's provenance: a rerun with another one recomputes."""
-    out = tmp_path / "out"
-    shutil.copytree(first_batch.out_dir, out)
+    out = finished
     scene = [str(scenes["scene_0"])]
     with rasterio.open(out / "scene_0_mask.tif") as ds:
         assert json.loads(ds.tags()["config"])["resampling"] == "bilinear"
