@@ -46,20 +46,14 @@ from cascade.engine import checks, provenance, stages
 from cascade.engine.config import DEFAULT_SHADOW_THRESHOLD, EngineConfig
 from cascade.engine.decide import cell_raster, decide, mask_from_classes, usable_mask
 from cascade.engine.source import ArraySource, SceneSource, check_source
+from cascade.engine.usable import write_usable_raster
 from cascade.errors import ConfigError, OutputError
 from cascade.geometry import SceneGeometry
 from cascade.io.files import OutputSet
 from cascade.models.predictor import CascadeModel, load_cascade_model
 from cascade.routing import get_router
 
-__all__ = [
-    "CascadeResult",
-    "input_scale",
-    "mask_array",
-    "mask_scene",
-    "run_cascade",
-    "write_usable",
-]
+__all__ = ["CascadeResult", "input_scale", "mask_array", "mask_scene", "run_cascade"]
 
 log = logging.getLogger(__name__)
 
@@ -383,37 +377,6 @@ def mask_scene(
     return result
 
 
-def write_usable(mask: str | Path, output: str | Path, *, overwrite: bool = False) -> Path:
-    """Write the usable-ground mask of a mask that :func:`mask_scene` wrote: uint8, 1 usable
-    (clear), 0 unusable (cloud or cloud shadow), 255 No Data, with the mask's georeferencing
-    and tags (its ``classes`` tag saying so), as ``mask_scene(..., valid=...)`` writes it.
-
-    Written atomically; an existing ``output`` needs ``overwrite``. Raises
-    :class:`~cascade.errors.InputError` when ``mask`` is not a readable cascade mask.
-    """
-    from cascade.errors import InputError
-    from cascade.io import raster
-
-    data = raster.read_raster(mask, band=1)
-    classes = data.tags.get("classes")
-    if classes not in (provenance.MASK_CLASSES, provenance.MASK_CLASSES_SHADOW):
-        raise InputError(
-            f"{mask} is not a cloud-cascade mask: its 'classes' tag is {classes!r}, expected "
-            f"{provenance.MASK_CLASSES_SHADOW!r} or {provenance.MASK_CLASSES!r}; pass the "
-            "mask that `cascade mask` or `cascade batch` wrote"
-        )
-    return raster.write_raster(
-        output,
-        usable_mask(data.data[0]),
-        crs=data.crs,
-        transform=data.transform,  # None: a plain image, written without georeferencing
-        nodata=NODATA,
-        tags=data.tags | {"classes": provenance.USABLE_CLASSES},
-        descriptions=["usable"],
-        overwrite=overwrite,
-    )
-
-
 def _bands_and_name(model: CascadeModel | str | Path) -> tuple[list[str], str]:
     """A model pair's bands and name, from its sidecar when it is not loaded yet."""
     if isinstance(model, CascadeModel):
@@ -447,14 +410,12 @@ def _write_rasters(result: CascadeResult, source: Any, outs: OutputSet) -> None:
         into=outs.temp("output"),
     )
     if "valid" in targets:
-        raster.write_raster(
+        write_usable_raster(
             targets["valid"],
             result.usable,
-            crs=source.crs,
-            transform=source.transform,
-            nodata=NODATA,
-            tags=tags | {"classes": provenance.USABLE_CLASSES},
-            descriptions=["usable"],
+            source.crs,
+            source.transform,
+            tags,
             into=outs.temp("valid"),
         )
     if "probabilities" in targets and result.probabilities is not None:
